@@ -1,0 +1,107 @@
+"""The anniversary rule: a historical moment to its replay instant. Pure functions.
+
+- With the Julian calendar the written date is first converted to Gregorian.
+- The replay has the same month, day, hour, minute and second, `years_later`
+  years later, as wall-clock time in the replay zone.
+- 29 February in a common replay year becomes 28 February, same time.
+- A wall-clock time in a spring-forward gap moves forward by the gap; an
+  ambiguous time takes its first occurrence (zoneinfo's fold=0 rules).
+"""
+
+from __future__ import annotations
+
+import calendar as _calendar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+CALENDARS = ("gregorian", "julian")
+
+# adjustments reported with a replay instant
+FEB29 = "feb29"
+GAP = "gap"
+FOLD = "fold"
+
+
+def is_julian_leap(year: int) -> bool:
+    return year % 4 == 0
+
+
+def valid_date(year: int, month: int, day: int, calendar: str) -> bool:
+    if not (1 <= month <= 12 and day >= 1 and 1 <= year <= 9999):
+        return False
+    if calendar == "julian" and month == 2:
+        return day <= (29 if is_julian_leap(year) else 28)
+    return day <= _calendar.monthrange(year, month)[1]
+
+
+def julian_to_gregorian(year: int, month: int, day: int) -> date:
+    """The Gregorian date of a Julian calendar date (proleptic, years from 1)."""
+    # Julian Day Number of the Julian date, then back to a Gregorian ordinal.
+    a = (14 - month) // 12
+    y = year + 4800 - a
+    m = month + 12 * a - 3
+    jdn = day + (153 * m + 2) // 5 + 365 * y + y // 4 - 32083
+    return date.fromordinal(jdn - 1721425)
+
+
+def to_gregorian(year: int, month: int, day: int, calendar: str) -> date:
+    if calendar == "julian":
+        return julian_to_gregorian(year, month, day)
+    return date(year, month, day)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    instant: datetime  # aware, UTC
+    local: datetime  # aware, in the replay zone
+    adjustments: frozenset[str]
+
+
+def replay(moment: datetime, years_later: int, zone: ZoneInfo) -> Replay:
+    """The replay of a naive Gregorian wall-clock `moment`, `years_later` years on, in `zone`."""
+    year = moment.year + years_later
+    month, day = moment.month, moment.day
+    adjustments = set()
+    if month == 2 and day == 29 and not _calendar.isleap(year):
+        day = 28
+        adjustments.add(FEB29)
+    wall = datetime(year, month, day, moment.hour, moment.minute, moment.second, tzinfo=zone)
+    instant = wall.astimezone(UTC)
+    local = instant.astimezone(zone)
+    if local.replace(tzinfo=None) != wall.replace(tzinfo=None):
+        adjustments.add(GAP)
+    elif wall.replace(fold=1).utcoffset() != wall.utcoffset():
+        adjustments.add(FOLD)
+    return Replay(instant, local, frozenset(adjustments))
+
+
+def replay_instant(moment: datetime, years_later: int, zone: ZoneInfo) -> datetime:
+    """Only the UTC instant of `replay`; the hot path for large feeds."""
+    year = moment.year + years_later
+    day = moment.day
+    if moment.month == 2 and day == 29 and not _calendar.isleap(year):
+        day = 28
+    wall = datetime(year, moment.month, day, moment.hour, moment.minute, moment.second, tzinfo=zone)
+    return wall.astimezone(UTC)
+
+
+def default_years_later(last: datetime, zone: ZoneInfo, now: datetime) -> int:
+    """The smallest N >= 1 that puts the replay of `last` (naive Gregorian) after `now`."""
+    n = max(1, now.year - last.year - 1)
+    while replay_instant(last, n, zone) <= now:
+        n += 1
+    return n
+
+
+def parse_time(text: str) -> time | None:
+    """HH:MM or HH:MM:SS to a time, or None when it is not one."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) == 2 for p in parts[1:]):
+        return None
+    if not (parts[0].isdigit() and 1 <= len(parts[0]) <= 2):
+        return None
+    h, m, s = (int(p) for p in parts + ["0"] * (3 - len(parts)))
+    if h > 23 or m > 59 or s > 59:
+        return None
+    return time(h, m, s)

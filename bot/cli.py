@@ -1,0 +1,156 @@
+"""The `bot` command line. Thin: parse options, call the modules, print."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import click
+
+from bot import __version__
+from bot.errors import ConfigError
+
+
+class State:
+    def __init__(self) -> None:
+        self.posts: str | None = None
+
+
+def clock() -> datetime:
+    """The one place the CLI reads the wall clock."""
+    return datetime.now(UTC)
+
+
+def posts_option(f):
+    """`--posts DIR` on a subcommand; it beats the group's `--posts`, which beats BOT_POSTS."""
+    return click.option("--posts", "posts", metavar="DIR", help="Feed folder (default: $BOT_POSTS or ./posts).")(f)
+
+
+def resolve_posts(ctx: click.Context, *candidates: str | None) -> str:
+    for value in candidates:
+        if value:
+            return value
+    state = ctx.find_object(State)
+    return (state and state.posts) or os.environ.get("BOT_POSTS") or "posts"
+
+
+def years_option(f):
+    return click.option("--years-later", type=click.IntRange(1, 5000), metavar="N", help="Replay N years after the history (beats BOT_YEARS_LATER and feed.yaml).")(f)
+
+
+def load_or_fail(posts: str, years_later: int | None):
+    from bot.load import load
+
+    try:
+        return load(posts, posts, now=clock(), years_later=years_later)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def echo_diagnostics(loaded, *, err: bool, summary: bool) -> None:
+    from bot.diagnostics import summary as summarize
+
+    for diagnostic in loaded.diagnostics:
+        click.echo(str(diagnostic), err=err)
+    if summary:
+        click.echo(summarize(loaded.diagnostics, loaded.feed.files, len(loaded.feed.entries)), err=err)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bot")
+@click.option("--posts", metavar="DIR", help="Feed folder (default: $BOT_POSTS or ./posts).")
+@click.option("--env-file", type=click.Path(dir_okay=False), help="Read settings from this file (default: ./.env).")
+@click.pass_context
+def cli(ctx: click.Context, posts: str | None, env_file: str | None) -> None:
+    """Replay a historical live feed on its anniversaries."""
+    from dotenv import load_dotenv
+
+    if env_file and not Path(env_file).is_file():
+        raise click.BadParameter(f"no such file: {env_file}", param_hint="--env-file")
+    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    ctx.ensure_object(State).posts = posts
+
+
+@cli.command()
+@click.argument("folder", required=False, metavar="[DIR]")
+@posts_option
+@years_option
+@click.option("--credentials", is_flag=True, help="Also report accounts whose publisher lacks credentials.")
+@click.pass_context
+def check(ctx, folder, posts, years_later, credentials):
+    """Check the feed and report every problem, one line each."""
+    posts = resolve_posts(ctx, posts, folder)
+    loaded = load_or_fail(posts, years_later)
+    if credentials and loaded.feed.config is not None:
+        from bot.credentials import missing
+
+        loaded.diagnostics.extend(missing(loaded.feed.config, os.environ))
+    echo_diagnostics(loaded, err=False, summary=True)
+    ctx.exit(0 if loaded.ok else 1)
+
+
+def parse_bound(value: str | None, zone, *, end: bool) -> datetime | None:
+    """ISO date or date-time in the replay zone; a bare date covers its whole day."""
+    if value is None:
+        return None
+    try:
+        if "T" in value or " " in value.strip():
+            moment = datetime.fromisoformat(value)
+        else:
+            day = datetime.fromisoformat(value).date()
+            moment = datetime.combine(day, time.max if end else time.min)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date or date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment
+
+
+@cli.command()
+@posts_option
+@years_option
+@click.option("--from", "start", metavar="ISO", help="First replay date or date-time to show (replay zone, inclusive).")
+@click.option("--until", "end", metavar="ISO", help="Last replay date or date-time to show (inclusive).")
+@click.option("--account", "accounts", multiple=True, metavar="KEY", help="Only this account (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.pass_context
+def preview(ctx, posts, years_later, start, end, accounts, fmt):
+    """Show the feed as it will go out."""
+    from bot.preview import json_lines, select, text_lines
+
+    posts = resolve_posts(ctx, posts)
+    loaded = load_or_fail(posts, years_later)
+    if not loaded.ok:
+        echo_diagnostics(loaded, err=True, summary=True)
+        ctx.exit(1)
+    echo_diagnostics(loaded, err=True, summary=False)  # warnings only
+    timeline = loaded.timeline
+    config = loaded.feed.config
+    unknown = [a for a in accounts if a not in config.accounts]
+    if unknown:
+        raise click.BadParameter(f"unknown account {unknown[0]!r}", param_hint="--account")
+    events = select(
+        timeline,
+        start=parse_bound(start, timeline.zone, end=False),
+        end=parse_bound(end, timeline.zone, end=True),
+        accounts=accounts,
+    )
+    if fmt == "json":
+        platforms = {key: account.platforms for key, account in config.accounts.items()}
+        out = sys.stdout
+        for line in json_lines(events, timeline, platforms):
+            out.write(line + "\n")
+        return
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    style = click.style if color else (lambda text, **_: text)
+    for line in text_lines(events, timeline, config.personas, style):
+        click.echo(line, color=color)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="bot")
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,267 @@
+"""feed.yaml: the feed's settings, accounts and personas, validated."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.anniversary import CALENDARS
+from bot.diagnostics import Diagnostic, error
+from bot.yamlsource import SourceProblem, YMap, decode, parse
+
+ACCOUNT_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+FEED_KEYS = ("title", "description", "timezone", "calendar", "replay_timezone", "years_later", "accounts", "personas")
+ACCOUNT_KEYS = ("platform", "persona", "visibility", "max_chars")
+PERSONA_KEYS = ("name", "bio", "avatar", "banner")
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+
+# built-in networks whose client library is an optional extra: module to find, extra to install
+EXTRAS = {"mastodon": ("mastodon", "mastodon"), "bluesky": ("atproto", "bluesky")}
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaDef:
+    key: str
+    name: str
+    bio: str
+    avatar: str | None
+    banner: str | None
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    key: str
+    platforms: tuple[str, ...]
+    persona: str | None  # None only in a feed.yaml with errors
+    line: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_chars(self) -> int | None:
+        return self.options.get("max_chars")
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    title: str
+    description: str
+    timezone: str
+    calendar: str
+    replay_timezone: str
+    years_later: int | None
+    accounts: dict[str, Account]
+    personas: dict[str, PersonaDef]
+    path: str  # display path of feed.yaml
+    years_later_line: int = 1
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def replay_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.replay_timezone)
+
+
+def check_keys(mapping: YMap, allowed, path: str, what: str, out: list[Diagnostic]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            out.append(error(path, mapping.key_lines[key], f"unknown key {key!r} in {what}{did_you_mean(key, allowed)}"))
+
+
+def valid_zone(name) -> bool:
+    if not isinstance(name, str) or not name or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def known_platforms() -> list[str]:
+    from bot.publishers import available
+
+    return available()
+
+
+def load_config(path: Path, display: str, platforms: list[str] | None = None) -> tuple[FeedConfig | None, list[Diagnostic]]:
+    """Read and validate feed.yaml; None when it is unusable (the diagnostics say why)."""
+    out: list[Diagnostic] = []
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, [error(display, 1, "feed.yaml is missing: every feed folder needs one (title, timezone, accounts, personas)")]
+    except OSError as exc:
+        return None, [error(display, 1, f"cannot read feed.yaml: {exc.strerror}")]
+    try:
+        doc = parse(decode(data))
+    except SourceProblem as exc:
+        return None, [error(display, exc.line, exc.message)]
+    if doc is None:
+        return None, [error(display, 1, "feed.yaml is empty: it needs title, timezone, accounts and personas")]
+    if not isinstance(doc, YMap):
+        return None, [error(display, 1, "feed.yaml must be a mapping of settings")]
+    check_keys(doc, FEED_KEYS, display, "feed.yaml", out)
+    line = doc.key_lines.get
+
+    def text_field(key, required):
+        value = doc.get(key)
+        if value is None:
+            if required:
+                out.append(error(display, doc.line, f"feed.yaml needs {key!r}"))
+            return ""
+        if not isinstance(value, str):
+            out.append(error(display, line(key), f"{key!r} must be text"))
+            return ""
+        return value
+
+    title = text_field("title", True)
+    description = text_field("description", False)
+    timezone = doc.get("timezone")
+    if timezone is None:
+        out.append(error(display, doc.line, "feed.yaml needs 'timezone' (an IANA zone such as Europe/Moscow)"))
+    elif not valid_zone(timezone):
+        out.append(error(display, line("timezone"), f"unknown time zone {timezone!r} (use an IANA name such as Europe/Moscow)"))
+        timezone = None
+    replay_timezone = doc.get("replay_timezone", timezone)
+    if "replay_timezone" in doc and not valid_zone(replay_timezone):
+        out.append(error(display, line("replay_timezone"), f"unknown time zone {replay_timezone!r} in replay_timezone"))
+        replay_timezone = None
+    calendar = doc.get("calendar", "gregorian")
+    if calendar not in CALENDARS:
+        out.append(error(display, line("calendar") or doc.line, f"unknown calendar {calendar!r} (use gregorian or julian){did_you_mean(calendar, CALENDARS)}"))
+        calendar = None
+    years_later = doc.get("years_later")
+    if years_later is not None and (type(years_later) is not int or not 1 <= years_later <= 5000):
+        out.append(error(display, line("years_later"), "years_later must be a whole number from 1 to 5000"))
+        years_later = None
+
+    personas = _personas(doc, display, out)
+    accounts = _accounts(doc, display, personas, platforms if platforms is not None else known_platforms(), out)
+    if any(d.is_error for d in out) and (timezone is None or replay_timezone is None or calendar is None or not accounts):
+        return None, out
+    config = FeedConfig(
+        title=title,
+        description=description,
+        timezone=timezone,
+        calendar=calendar,
+        replay_timezone=replay_timezone,
+        years_later=years_later,
+        accounts=accounts,
+        personas=personas,
+        path=display,
+        years_later_line=line("years_later") or 1,
+    )
+    return config, out
+
+
+def _personas(doc: YMap, display: str, out: list[Diagnostic]) -> dict[str, PersonaDef]:
+    raw = doc.get("personas")
+    if raw is None:
+        out.append(error(display, doc.line, "feed.yaml needs 'personas' (display name and bio of each face an account wears)"))
+        return {}
+    if not isinstance(raw, YMap):
+        out.append(error(display, doc.key_lines["personas"], "'personas' must be a mapping of persona keys"))
+        return {}
+    personas = {}
+    for key, spec in raw.items():
+        at = raw.key_lines[key]
+        if not isinstance(spec, YMap):
+            out.append(error(display, at, f"persona {key!r} must be a mapping with name and bio"))
+            continue
+        check_keys(spec, PERSONA_KEYS, display, f"persona {key!r}", out)
+        name = spec.get("name")
+        if not isinstance(name, str) or not name.strip():
+            out.append(error(display, spec.key_lines.get("name", at), f"persona {key!r} needs a display 'name' (text)"))
+            name = key
+        bio = spec.get("bio", "")
+        if not isinstance(bio, str):
+            out.append(error(display, spec.key_lines["bio"], f"'bio' of persona {key!r} must be text"))
+            bio = ""
+        images = {}
+        for image in ("avatar", "banner"):
+            value = spec.get(image)
+            if value is not None and not isinstance(value, str):
+                out.append(error(display, spec.key_lines[image], f"{image!r} of persona {key!r} must be a file path"))
+                value = None
+            images[image] = value
+        personas[key] = PersonaDef(key, name, bio, images["avatar"], images["banner"], at)
+    return personas
+
+
+def _accounts(doc: YMap, display: str, personas, platforms: list[str], out: list[Diagnostic]) -> dict[str, Account]:
+    raw = doc.get("accounts")
+    if raw is None:
+        out.append(error(display, doc.line, "feed.yaml needs 'accounts'"))
+        return {}
+    if not isinstance(raw, YMap) or not raw:
+        out.append(error(display, doc.key_lines["accounts"], "'accounts' must be a mapping of account keys"))
+        return {}
+    accounts = {}
+    for key, spec in raw.items():
+        at = raw.key_lines[key]
+        if not ACCOUNT_KEY.match(key):
+            out.append(error(display, at, f"account key {key!r} must match [a-z0-9][a-z0-9_-]*"))
+            continue
+        if not isinstance(spec, YMap):
+            out.append(error(display, at, f"account {key!r} must be a mapping with platform and persona"))
+            continue
+        check_keys(spec, ACCOUNT_KEYS, display, f"account {key!r}", out)
+        names = _platforms(spec, key, at, display, platforms, out)
+        persona = spec.get("persona")
+        if persona is None:
+            out.append(error(display, at, f"account {key!r} needs a 'persona'"))
+        elif not isinstance(persona, str) or persona not in personas:
+            out.append(error(display, spec.key_lines["persona"], f"account {key!r} wears unknown persona {persona!r}{did_you_mean(persona, personas)}"))
+            persona = None
+        options = {}
+        if "visibility" in spec:
+            if spec["visibility"] not in VISIBILITIES:
+                out.append(error(display, spec.key_lines["visibility"], f"visibility must be one of {', '.join(VISIBILITIES)}"))
+            else:
+                options["visibility"] = spec["visibility"]
+        if "max_chars" in spec:
+            value = spec["max_chars"]
+            if type(value) is not int or value < 1:
+                out.append(error(display, spec.key_lines["max_chars"], "max_chars must be a positive whole number"))
+            else:
+                options["max_chars"] = value
+        # kept even when half broken, so its posts are not all reported as unknown
+        accounts[key] = Account(key, names, persona, at, options)
+    return accounts
+
+
+def _platforms(spec: YMap, key: str, at: int, display: str, known: list[str], out) -> tuple[str, ...]:
+    value = spec.get("platform")
+    line = spec.key_lines.get("platform", at)
+    if value is None:
+        out.append(error(display, at, f"account {key!r} needs a 'platform' ({', '.join(known)})"))
+        return ()
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        out.append(error(display, line, f"'platform' of account {key!r} must be a name or a list of names"))
+        return ()
+    good = []
+    for name in names:
+        if name not in known:
+            out.append(error(display, line, f"unknown platform {name!r} for account {key!r} (installed: {', '.join(known)}){did_you_mean(name, known)}"))
+        elif name in EXTRAS and importlib.util.find_spec(EXTRAS[name][0]) is None:
+            extra = EXTRAS[name][1]
+            out.append(error(display, line, f"platform {name!r} needs its extra: pip install 'anniversary-bot[{extra}]'"))
+        elif name in good:
+            out.append(error(display, line, f"platform {name!r} listed twice for account {key!r}"))
+        else:
+            good.append(name)
+    return tuple(good)

@@ -1,0 +1,70 @@
+"""The exception tree of the bot, in one place.
+
+    BotError
+    ├── FeedInvalid          the feed has errors; carries the diagnostics
+    ├── ConfigError          a setting (option, environment variable) is wrong
+    ├── LedgerError          the ledger cannot be opened or written
+    │   └── LedgerLocked     another process holds the ledger (pid in .holder)
+    └── PublishError         a publisher call did not succeed
+        ├── TransientError   nothing was created remotely: safe to retry
+        │   └── RateLimited  wait .retry_after seconds (None: back off) then retry
+        ├── UncertainError   the request may have been acted on: never retry
+        └── RejectedError    the network refused it for good (401, 403, 4xx)
+            └── ProfileRefused   a persona switch the access level forbids
+
+Publishers raise only PublishError subclasses; the service decides what each
+means for the ledger. Messages never contain credentials.
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base class of every error the bot raises on purpose."""
+
+
+class FeedInvalid(BotError):
+    def __init__(self, diagnostics):
+        self.diagnostics = list(diagnostics)
+        super().__init__(f"the feed has {len(self.diagnostics)} problem(s)")
+
+
+class ConfigError(BotError):
+    """A setting is wrong or missing (message says which, never its value if secret)."""
+
+
+class LedgerError(BotError):
+    """The ledger cannot be opened, migrated or written."""
+
+
+class LedgerLocked(LedgerError):
+    def __init__(self, path, holder: str):
+        self.path = path
+        self.holder = holder
+        super().__init__(f"ledger {path} is held by {holder}")
+
+
+class PublishError(BotError):
+    """A publisher call did not succeed."""
+
+
+class TransientError(PublishError):
+    """Nothing was created remotely (5xx, connection refused): safe to retry."""
+
+
+class RateLimited(TransientError):
+    def __init__(self, message: str, retry_after: float | None = None):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class UncertainError(PublishError):
+    """The request may have been acted on (timeout after sending, duplicate): never retry."""
+
+
+class RejectedError(PublishError):
+    """A permanent refusal (401, most 403s, other 4xx)."""
+
+
+class ProfileRefused(RejectedError):
+    """The access level does not allow profile changes (X: 403 code 453)."""

@@ -1,0 +1,133 @@
+"""A feed folder to its configuration, entries and problems.
+
+`load_feed(root)` reads feed.yaml and every other `*.yaml` / `*.yml` below
+the folder (hidden files and folders are skipped), parses each post file
+(`bot.postfile`), and checks media paths. Cross-entry rules (order, ids,
+replies, storms) live in `bot.timeline`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import FeedConfig, load_config
+from bot.diagnostics import Diagnostic, error, warning
+from bot.postfile import Entry, FileContext, FileResult, parse_post_file
+
+FEED_FILE = "feed.yaml"
+SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Feed:
+    root: Path
+    display_root: str
+    config: FeedConfig | None
+    entries: list[Entry] = field(default_factory=list)  # in file order
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+    broken: set[str] = field(default_factory=set)  # ids of entries left out for their errors
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+    def display(self, relative: str) -> str:
+        return os.path.join(self.display_root, relative) if self.display_root not in ("", ".") else relative
+
+
+def post_files(root: Path) -> list[str]:
+    """Relative POSIX paths of the post files under `root`, sorted."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        base = os.path.relpath(folder, root)
+        for name in files:
+            if name.startswith(".") or not name.endswith(SUFFIXES):
+                continue
+            rel = name if base == "." else f"{base}/{name}".replace(os.sep, "/")
+            if rel != FEED_FILE:
+                found.append(rel)
+    found.sort()
+    return found
+
+
+def load_feed(root: Path | str, display_root: str | None = None, *, parse_files=None) -> Feed:
+    """Read the feed at `root`. `parse_files(feed, context, paths)` may replace the
+    plain sequential parser (the cache and the process pool plug in there)."""
+    root = Path(root)
+    display_root = str(root) if display_root is None else display_root
+    feed = Feed(root, display_root, None)
+    if not root.is_dir():
+        feed.diagnostics.append(error(display_root, 1, "feed folder not found"))
+        return feed
+    config, problems = load_config(root / FEED_FILE, feed.display(FEED_FILE))
+    feed.config = config
+    feed.diagnostics.extend(problems)
+    paths = post_files(root)
+    feed.files = len(paths) + 1
+    if config is None:
+        return feed
+    context = FileContext.of(config)
+    results = (parse_files or parse_sequential)(feed, context, paths)
+    for result in results:
+        feed.entries.extend(result.entries)
+        feed.diagnostics.extend(result.diagnostics)
+        feed.broken.update(result.broken)
+    check_media(feed)
+    return feed
+
+
+def read_and_parse(root: Path, display: str, relative: str, context: FileContext) -> FileResult:
+    try:
+        data = (root / relative).read_bytes()
+    except OSError as exc:
+        return FileResult([], [error(display, 1, f"cannot read file: {exc.strerror}")])
+    return parse_post_file(data, display, context)
+
+
+def parse_sequential(feed: Feed, context: FileContext, paths: list[str]) -> list[FileResult]:
+    return [read_and_parse(feed.root, feed.display(p), p, context) for p in paths]
+
+
+def inside(root: Path, relative: str) -> Path | None:
+    """The real path of `relative` when it stays inside `root` (symlinks followed), else None."""
+    if not relative or os.path.isabs(relative) or relative.startswith("~"):
+        return None
+    real_root = root.resolve()
+    target = (root / relative).resolve()
+    if target != real_root and real_root not in target.parents:
+        return None
+    return target
+
+
+def media_problem(root: Path, relative: str) -> str | None:
+    target = inside(root, relative)
+    if target is None:
+        return f"media {relative!r} is outside the feed folder"
+    if not target.exists():
+        return f"media file {relative!r} not found"
+    if not target.is_file():
+        return f"media {relative!r} is not a regular file"
+    return None
+
+
+def check_media(feed: Feed) -> None:
+    seen: dict[str, str | None] = {}
+    out = feed.diagnostics
+    for entry in feed.entries:
+        for media in entry.media:
+            if media.file not in seen:
+                seen[media.file] = media_problem(feed.root, media.file)
+            if seen[media.file]:
+                out.append(error(entry.path, media.line, seen[media.file]))
+            elif media.alt is None:
+                out.append(warning(entry.path, media.line, f"image {media.file!r} has no alt text"))
+    for persona in feed.config.personas.values():
+        for image in (persona.avatar, persona.banner):
+            if image is not None:
+                problem = media_problem(feed.root, image)
+                if problem:
+                    out.append(error(feed.config.path, persona.line, f"persona {persona.key!r}: {problem}"))

@@ -1,0 +1,279 @@
+"""One post file to entries, with every problem it has. Pure and picklable.
+
+`parse_post_file(data, display, context)` depends only on the file's bytes and
+a `FileContext` (what it needs of feed.yaml), so its result can be cached by
+content and computed in worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.anniversary import parse_time, to_gregorian, valid_date
+from bot.config import did_you_mean
+from bot.diagnostics import Diagnostic, error, warning
+from bot.textlength import limit, weighted_length
+from bot.yamlsource import SourceProblem, YList, YMap, decode, parse
+
+FILE_KEYS = ("date", "posts")
+ENTRY_KEYS = ("time", "account", "text", "id", "date", "media", "reply_to", "storm")
+MAX_MEDIA = 4
+DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
+ID = re.compile(r"[^\s]+\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class FileContext:
+    """What a post file is checked against: calendar, accounts and personas of feed.yaml."""
+
+    calendar: str
+    platforms: tuple[tuple[str, tuple[str, ...], int | None], ...]  # (account, platforms, max_chars)
+    personas: frozenset[str]
+
+    @classmethod
+    def of(cls, config) -> FileContext:
+        return cls(
+            calendar=config.calendar,
+            platforms=tuple(sorted((a.key, a.platforms, a.max_chars) for a in config.accounts.values())),
+            personas=frozenset(config.personas),
+        )
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr((self.calendar, self.platforms, sorted(self.personas))).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    file: str
+    alt: str | None
+    line: int
+
+
+@dataclass(slots=True)
+class Entry:
+    id: str
+    account: str
+    written: str  # "YYYY-MM-DDTHH:MM:SS", the date as written (Old Style with the Julian calendar)
+    moment: datetime  # naive wall-clock, Gregorian
+    text: str | None
+    media: tuple[Media, ...]
+    reply_to: str | None
+    storm: str | None
+    path: str  # display path of its file
+    line: int
+    position: int  # index in its file
+    length: int  # largest weighted length over the account's platforms (0 without text)
+    lengths: tuple[tuple[str, int], ...]  # per platform
+
+    @property
+    def kind(self) -> str:
+        return "storm" if self.text is None else "post"
+
+    @property
+    def text_hash(self) -> str:
+        return hashlib.sha256((self.text or "").encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class FileResult:
+    entries: list[Entry]
+    diagnostics: list[Diagnostic]
+    broken: list[str] = field(default_factory=list)  # ids of entries left out for their errors
+
+
+def parse_post_file(data: bytes, display: str, context: FileContext) -> FileResult:
+    out: list[Diagnostic] = []
+    try:
+        doc = parse(decode(data))
+    except SourceProblem as exc:
+        return FileResult([], [error(display, exc.line, exc.message)])
+    if doc is None:
+        return FileResult([], [warning(display, 1, "empty post file (no posts)")])
+    if not isinstance(doc, YMap):
+        return FileResult([], [error(display, getattr(doc, "line", 1), "a post file must be a mapping with 'date' and 'posts'")])
+    for key in doc:
+        if key not in FILE_KEYS:
+            out.append(error(display, doc.key_lines[key], f"unknown key {key!r} in post file{did_you_mean(key, FILE_KEYS)}"))
+    file_date = None  # absent; False when present but wrong
+    if "date" in doc:
+        file_date = _date(doc, "date", display, context.calendar, out) or False
+    posts = doc.get("posts")
+    if posts is None:
+        if "posts" not in doc:
+            out.append(error(display, doc.line, "a post file needs 'posts', a list of entries"))
+        return FileResult([], out)
+    if not isinstance(posts, YList):
+        out.append(error(display, doc.key_lines["posts"], "'posts' must be a list of entries"))
+        return FileResult([], out)
+    accounts = {key: (platforms, max_chars) for key, platforms, max_chars in context.platforms}
+    entries = []
+    broken = []
+    for position, item in enumerate(posts):
+        line = posts.item_lines[position]
+        if not isinstance(item, YMap):
+            out.append(error(display, line, "an entry must be a mapping with time, account and text"))
+            continue
+        entry = _entry(item, position, file_date, display, context, accounts, out)
+        if isinstance(entry, Entry):
+            entries.append(entry)
+        elif entry:
+            broken.append(entry)
+    return FileResult(entries, out, broken)
+
+
+def _date(mapping: YMap, key: str, display: str, calendar: str, out) -> tuple[int, int, int] | None:
+    raw = mapping.raw.get(key)
+    line = mapping.key_lines[key]
+    match = DATE.match(raw) if raw is not None else None
+    if match is None:
+        out.append(error(display, line, f"{key!r} must be a date written YYYY-MM-DD, not {_show(mapping[key])}"))
+        return None
+    y, m, d = (int(g) for g in match.groups())
+    if not valid_date(y, m, d, calendar):
+        out.append(error(display, line, f"impossible date {raw} in the {calendar} calendar"))
+        return None
+    return y, m, d
+
+
+def _show(value) -> str:
+    text = repr(value) if isinstance(value, str) else type(value).__name__ if isinstance(value, (dict, list)) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _entry(item: YMap, position, file_date, display, context: FileContext, accounts, out) -> Entry | str | None:
+    """The entry, or when it has errors its id (if known) so replies to it are not reported again."""
+    line = item.line
+    lines = item.key_lines
+    bad = len(out)
+    for key in item:
+        if key not in ENTRY_KEYS:
+            out.append(error(display, lines[key], f"unknown key {key!r} in entry{did_you_mean(key, ENTRY_KEYS)}"))
+
+    if "date" in item:
+        date = _date(item, "date", display, context.calendar, out)
+    elif file_date is None:
+        date = None
+        out.append(error(display, line, "entry has no date: give the file a 'date:' or the entry one"))
+    else:
+        date = file_date or None  # False: the file's date is wrong, already reported
+
+    clock = None
+    raw_time = item.raw.get("time")
+    if "time" not in item:
+        out.append(error(display, line, "entry needs 'time' (HH:MM or HH:MM:SS)"))
+    elif raw_time is None or (clock := parse_time(raw_time)) is None:
+        out.append(error(display, lines["time"], f"impossible time {_show(raw_time if raw_time is not None else item['time'])}: use HH:MM or HH:MM:SS (00:00 to 23:59:59)"))
+
+    account = item.get("account")
+    if "account" not in item:
+        out.append(error(display, line, "entry needs 'account'"))
+    elif not isinstance(account, str) or account not in accounts:
+        out.append(error(display, lines["account"], f"unknown account {_show(account)}{did_you_mean(account, accounts)}"))
+        account = None
+
+    storm = item.get("storm")
+    if storm is not None and (not isinstance(storm, str) or storm not in context.personas):
+        out.append(error(display, lines["storm"], f"storm to unknown persona {_show(storm)}{did_you_mean(storm, context.personas)}"))
+
+    text = item.get("text")
+    if "text" not in item or text is None:
+        text = None
+        if storm is None:
+            out.append(error(display, lines.get("text", line), "entry needs 'text' (only a storm entry may have none)"))
+    elif not isinstance(text, str):
+        out.append(error(display, lines["text"], f"text must be a string, not {_show(text)} (put it in quotes)"))
+        text = None
+    elif not text.strip():
+        out.append(error(display, lines["text"], "empty text"))
+        text = None
+
+    media = _media(item, display, out)
+
+    reply_to = item.get("reply_to")
+    if reply_to is not None and (not isinstance(reply_to, str) or not reply_to):
+        out.append(error(display, lines["reply_to"], "reply_to must be the id of an earlier entry"))
+        reply_to = None
+
+    entry_id = item.get("id")
+    if entry_id is not None and (not isinstance(entry_id, str) or not ID.match(entry_id)):
+        out.append(error(display, lines["id"], f"id must be text without spaces, not {_show(entry_id)}"))
+        entry_id = None
+
+    lengths = ()
+    if text is not None and account is not None:
+        platforms, max_chars = accounts[account]
+        lengths = tuple((p, weighted_length(text, p)) for p in platforms)
+        for platform, length in lengths:
+            cap = limit(platform, max_chars)
+            if cap is not None and length > cap:
+                out.append(error(display, lines["text"], f"text is {length} characters on {platform}, over its limit of {cap}"))
+
+    if any(d.is_error for d in out[bad:]):
+        if isinstance(entry_id, str):
+            return entry_id
+        if date and clock and account:
+            return _default_id(date, clock, raw_time, account)
+        return None
+    y, m, d = date
+    written = f"{y:04d}-{m:02d}-{d:02d}T{clock.hour:02d}:{clock.minute:02d}:{clock.second:02d}"
+    if entry_id is None:
+        entry_id = _default_id(date, clock, raw_time, account)
+    gregorian = to_gregorian(y, m, d, context.calendar)
+    moment = datetime(gregorian.year, gregorian.month, gregorian.day, clock.hour, clock.minute, clock.second)
+    return Entry(
+        id=entry_id,
+        account=account,
+        written=written,
+        moment=moment,
+        text=text,
+        media=media,
+        reply_to=reply_to,
+        storm=storm,
+        path=display,
+        line=line,
+        position=position,
+        length=max((n for _, n in lengths), default=0),
+        lengths=lengths,
+    )
+
+
+def _default_id(date, clock, raw_time: str, account: str) -> str:
+    y, m, d = date
+    stamp = f"{clock.hour:02d}{clock.minute:02d}" + (f"{clock.second:02d}" if raw_time.count(":") == 2 else "")
+    return f"{y:04d}-{m:02d}-{d:02d}T{stamp}-{account}"
+
+
+def _media(item: YMap, display: str, out) -> tuple[Media, ...]:
+    raw = item.get("media")
+    if raw is None:
+        return ()
+    at = item.key_lines["media"]
+    if not isinstance(raw, YList):
+        out.append(error(display, at, "media must be a list of {file: PATH, alt: TEXT}"))
+        return ()
+    if len(raw) > MAX_MEDIA:
+        out.append(error(display, at, f"{len(raw)} images: at most {MAX_MEDIA} per post"))
+    found = []
+    for i, spec in enumerate(raw):
+        line = raw.item_lines[i]
+        if isinstance(spec, str):
+            spec_file, alt = spec, None
+        elif isinstance(spec, YMap):
+            for key in spec:
+                if key not in ("file", "alt"):
+                    out.append(error(display, spec.key_lines[key], f"unknown key {key!r} in media{did_you_mean(key, ('file', 'alt'))}"))
+            spec_file, alt = spec.get("file"), spec.get("alt")
+            if alt is not None and not isinstance(alt, str):
+                out.append(error(display, spec.key_lines["alt"], "alt must be text"))
+                alt = None
+        else:
+            out.append(error(display, line, "a media item must be {file: PATH, alt: TEXT}"))
+            continue
+        if not isinstance(spec_file, str) or not spec_file.strip():
+            out.append(error(display, line, "a media item needs 'file', a path inside the feed folder"))
+            continue
+        found.append(Media(spec_file, alt if alt and alt.strip() else None, line))
+    return tuple(found)

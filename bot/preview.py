@@ -1,0 +1,73 @@
+"""Render a timeline as the feed will go out: text for people, JSON Lines for programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+from bot.timeline import Event, Timeline
+
+JSON_KEYS = ("id", "kind", "account", "persona", "storm", "historical", "scheduled", "text", "media", "reply_to", "length", "platforms")
+
+
+def select(timeline: Timeline, *, start: datetime | None = None, end: datetime | None = None, accounts: Iterable[str] = ()) -> list[Event]:
+    """Events with start <= instant <= end (aware datetimes), of the given accounts (all when empty)."""
+    wanted = set(accounts)
+    return [
+        event
+        for event in timeline.events
+        if (start is None or event.instant >= start)
+        and (end is None or event.instant <= end)
+        and (not wanted or event.account in wanted)
+    ]
+
+
+def as_json(event: Event, timeline: Timeline, platforms: dict[str, tuple[str, ...]]) -> dict:
+    entry = event.entry
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "account": entry.account,
+        "persona": event.persona,
+        "storm": entry.storm,
+        "historical": entry.written,
+        "scheduled": event.instant.astimezone(timeline.zone).isoformat(),
+        "text": entry.text,
+        "media": [m.file for m in entry.media],
+        "reply_to": entry.reply_to,
+        "length": entry.length,
+        "platforms": list(platforms.get(entry.account, ())),
+    }
+
+
+def json_lines(events: list[Event], timeline: Timeline, platforms) -> Iterable[str]:
+    for event in events:
+        yield json.dumps(as_json(event, timeline, platforms), ensure_ascii=False)
+
+
+def text_lines(events: list[Event], timeline: Timeline, personas, style=lambda text, **_: text) -> Iterable[str]:
+    """Grouped by replay day: time, display name, account, text, media, reply marker, storms."""
+    day = None
+    for event in events:
+        entry = event.entry
+        local = event.instant.astimezone(timeline.zone)
+        if local.date() != day:
+            if day is not None:
+                yield ""
+            day = local.date()
+            yield style(f"{local:%A %d %B %Y} ({timeline.zone.key})", bold=True)
+        name = personas[event.persona].name if event.persona in personas else event.persona
+        clock = f"{local:%H:%M:%S}" if local.second else f"{local:%H:%M}"
+        if entry.storm:
+            was = personas[event.previous].name if event.previous in personas else event.previous
+            yield style(f"  {clock}  *** {entry.account} is now {name} (was {was}) ***", fg="red", bold=True)
+            if entry.text is None:
+                continue
+        yield f"  {clock}  " + style(name, bold=True) + style(f" @{entry.account}", fg="cyan") + style(f"  [{entry.id}]", dim=True)
+        if entry.reply_to:
+            yield style(f"         ↳ reply to {entry.reply_to}", fg="yellow")
+        for line in entry.text.splitlines() or [""]:
+            yield f"         {line}"
+        for media in entry.media:
+            yield style(f"         [image {media.file}: {media.alt or 'no alt text'}]", fg="green")

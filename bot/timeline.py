@@ -1,0 +1,154 @@
+"""Entries in replay order, with the persona each account wears at each moment.
+
+`build(feed, years_later)` places every valid entry at its replay instant,
+orders them (instant, then file path, then position in the file), follows
+storms to know which persona is worn when, and reports what only the whole
+feed can tell: duplicate ids, replies to unknown or later entries, storms to
+the persona already worn, DST and 29 February adjustments, and accounts over
+the daily cap.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.anniversary import FEB29, FOLD, GAP, replay
+from bot.diagnostics import Diagnostic, error, warning
+from bot.postfile import Entry
+
+DAY = timedelta(hours=24)
+
+
+@dataclass(slots=True)
+class Event:
+    entry: Entry
+    instant: datetime  # aware UTC
+    persona: str | None  # persona key worn when published (for a storm: the new one)
+    previous: str | None = None  # for a storm: the persona worn before
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def account(self) -> str:
+        return self.entry.account
+
+
+@dataclass
+class Timeline:
+    events: list[Event]
+    zone: ZoneInfo
+    years_later: int
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    initial: dict[str, str | None] = field(default_factory=dict)  # persona each account starts with
+
+    def by_id(self) -> dict[str, Event]:
+        return {event.id: event for event in self.events}
+
+    def persona_at(self, account: str, instant: datetime) -> str | None:
+        """The persona `account` wears at `instant` (after every storm at or before it)."""
+        current = self.initial.get(account)
+        for event in self.events:
+            if event.instant > instant:
+                break
+            if event.account == account and event.entry.storm:
+                current = event.persona
+        return current
+
+
+def build(feed, years_later: int, *, daily_limit: int = 17, file_rank: dict[str, int] | None = None) -> Timeline:
+    config = feed.config
+    zone = config.replay_zone
+    out: list[Diagnostic] = []
+    rank = file_rank or {}
+    if not rank:
+        for entry in feed.entries:
+            rank.setdefault(entry.path, len(rank))
+
+    # duplicate ids: the first in file order wins
+    first: dict[str, Entry] = {}
+    placed_entries = []
+    for entry in feed.entries:
+        other = first.get(entry.id)
+        if other is not None:
+            out.append(error(entry.path, entry.line, f"duplicate id {entry.id!r} (first at {other.path}:{other.line})"))
+            continue
+        first[entry.id] = entry
+        placed_entries.append(entry)
+
+    staged = []
+    for entry in placed_entries:
+        try:
+            result = replay(entry.moment, years_later, zone)
+        except (ValueError, OverflowError):
+            out.append(error(entry.path, entry.line, f"replay year {entry.moment.year + years_later} is out of range"))
+            continue
+        if result.adjustments:
+            local = result.local.strftime("%Y-%m-%d %H:%M:%S")
+            if FEB29 in result.adjustments:
+                out.append(warning(entry.path, entry.line, f"29 February does not exist in {result.local.year}: replayed on {local}"))
+            if GAP in result.adjustments:
+                out.append(warning(entry.path, entry.line, f"replay time falls in a daylight-saving gap in {zone.key}: moved to {local}"))
+            if FOLD in result.adjustments:
+                out.append(warning(entry.path, entry.line, f"replay time {local} is ambiguous in {zone.key} (clocks go back): the first occurrence is used"))
+        staged.append((result.instant, rank[entry.path], entry.position, entry))
+    staged.sort(key=lambda item: item[:3])
+
+    initial = {key: account.persona for key, account in config.accounts.items()}
+    wearing = dict(initial)
+    placed: dict[str, Event] = {}
+    dropped: set[str] = set(feed.broken)
+    events = []
+    for instant, _, _, entry in staged:
+        if entry.reply_to is not None:
+            parent = entry.reply_to
+            if parent == entry.id:
+                out.append(error(entry.path, entry.line, "entry replies to itself"))
+                dropped.add(entry.id)
+                continue
+            if parent not in placed:
+                if parent in dropped:
+                    out.append(warning(entry.path, entry.line, f"reply_to {parent!r} names an entry left out for its errors: this reply is left out too"))
+                elif parent in first:
+                    later = first[parent]
+                    out.append(error(entry.path, entry.line, f"reply_to {parent!r} names a later entry ({later.path}:{later.line}): a reply must come after its parent"))
+                else:
+                    out.append(error(entry.path, entry.line, f"reply_to {parent!r} names no entry of this feed"))
+                dropped.add(entry.id)
+                continue
+        previous = wearing.get(entry.account)
+        if entry.storm is not None:
+            if entry.storm == previous:
+                out.append(error(entry.path, entry.line, f"storm to {entry.storm!r}, the persona {entry.account!r} already wears"))
+                dropped.add(entry.id)
+                continue
+            wearing[entry.account] = entry.storm
+        event = Event(entry, instant, wearing.get(entry.account), previous if entry.storm else None)
+        placed[entry.id] = event
+        events.append(event)
+
+    out.extend(_daily_limit(events, daily_limit))
+    return Timeline(events, zone, years_later, out, initial)
+
+
+def _daily_limit(events: list[Event], limit: int) -> list[Diagnostic]:
+    """A warning where an account passes `limit` posts inside a sliding 24 hours."""
+    windows: dict[str, deque] = {}
+    warned_until: dict[str, datetime] = {}
+    out = []
+    for event in events:
+        if event.entry.text is None:
+            continue
+        window = windows.setdefault(event.account, deque())
+        window.append(event.instant)
+        while window[0] <= event.instant - DAY:
+            window.popleft()
+        if len(window) > limit and event.instant >= warned_until.get(event.account, event.instant):
+            entry = event.entry
+            out.append(warning(entry.path, entry.line, f"account {entry.account!r} has {len(window)} posts within 24 hours of replay time, over the daily limit of {limit}"))
+            warned_until[event.account] = window[0] + DAY
+    return out

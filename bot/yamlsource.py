@@ -1,0 +1,140 @@
+"""Read YAML files into plain values that remember their line numbers.
+
+PyYAML's C composer builds the node graph (fast, with marks); a small walker
+turns nodes into `YMap` / `YList` / scalars, keeping for every key and item the
+line it is on, and for every scalar the text exactly as written (so `14:05`
+is not read as the base-60 integer 845, and `1917-02-30` can be reported as an
+impossible date instead of crashing the constructor).
+
+Hostile input is bounded: files over MAX_BYTES, binary or non-UTF-8 files,
+nesting deeper than MAX_DEPTH and documents over MAX_NODES nodes are reported
+as `SourceProblem`s. Aliases are shared, not copied, so alias bombs cost
+nothing to build.
+"""
+
+from __future__ import annotations
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 500_000
+
+_TAG = "tag:yaml.org,2002:"
+_constructor = SafeConstructor()
+
+
+class SourceProblem(Exception):
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class YMap(dict):
+    """A mapping with `.line`, `.key_lines[key]` and `.raw[key]` (scalar text as written)."""
+
+    __slots__ = ("line", "key_lines", "raw")
+
+
+class YList(list):
+    """A sequence with `.line` and `.item_lines[i]`."""
+
+    __slots__ = ("line", "item_lines")
+
+
+def decode(data: bytes) -> str:
+    """Bytes of a feed file to text, or SourceProblem (line 1) saying why not."""
+    if len(data) > MAX_BYTES:
+        raise SourceProblem(1, f"file is {len(data) / 1048576:.1f} MB, over the {MAX_BYTES // 1048576} MB limit")
+    if b"\0" in data:
+        raise SourceProblem(1, "binary file (contains NUL bytes), not YAML text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceProblem(line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def parse(text: str):
+    """YAML text to values with lines; an empty document gives None."""
+    try:
+        node = yaml.compose(text, Loader=Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise SourceProblem(line, f"YAML syntax error: {what}") from None
+    except yaml.YAMLError as exc:
+        raise SourceProblem(1, f"YAML error: {exc}") from None
+    if node is None:
+        return None
+    return _Walker().value(node, 0)
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.seen: dict[int, object] = {}
+        self.count = 0
+
+    def value(self, node, depth: int):
+        done = self.seen.get(id(node))
+        if done is not None:
+            return done
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SourceProblem(node.start_mark.line + 1, f"document has over {MAX_NODES} nodes")
+        if depth > MAX_DEPTH:
+            raise SourceProblem(node.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.ScalarNode):
+            return scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            out = YList()
+            out.line = node.start_mark.line + 1
+            out.item_lines = []
+            self.seen[id(node)] = out
+            for child in node.value:
+                out.append(self.value(child, depth + 1))
+                out.item_lines.append(child.start_mark.line + 1)
+            return out
+        out = YMap()
+        out.line = node.start_mark.line + 1
+        out.key_lines = {}
+        out.raw = {}
+        self.seen[id(node)] = out
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SourceProblem(line, "a mapping key must be a plain name, not a list or mapping")
+            key = key_node.value
+            if key in out.key_lines:
+                raise SourceProblem(line, f"duplicate key {key!r} (first on line {out.key_lines[key]})")
+            out[key] = self.value(value_node, depth + 1)
+            out.key_lines[key] = line
+            if isinstance(value_node, yaml.ScalarNode):
+                out.raw[key] = value_node.value
+        return out
+
+
+def scalar(node):
+    tag = node.tag
+    if tag == _TAG + "str":
+        return node.value
+    if tag == _TAG + "null":
+        return None
+    try:
+        if tag == _TAG + "int":
+            return _constructor.construct_yaml_int(node)
+        if tag == _TAG + "bool":
+            return _constructor.construct_yaml_bool(node)
+        if tag == _TAG + "float":
+            return _constructor.construct_yaml_float(node)
+        if tag == _TAG + "timestamp":
+            return _constructor.construct_yaml_timestamp(node)
+    except (ValueError, OverflowError, ConstructorError):
+        return node.value  # as written; the schema check reports it precisely
+    raise SourceProblem(node.start_mark.line + 1, f"unsupported YAML tag {tag!r}")
