@@ -149,6 +149,120 @@ def preview(ctx, posts, years_later, start, end, accounts, fmt):
         click.echo(line, color=color)
 
 
+def parse_instant(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date-time", param_hint=name) from None
+    return moment if moment.tzinfo else moment.astimezone()  # naive: this machine's local time
+
+
+def ledger_option(f):
+    return click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH", help="Ledger file (default: $BOT_LEDGER or ./state/ledger.sqlite3).")(f)
+
+
+@cli.command()
+@posts_option
+@click.option("--dry-run", is_flag=True, help="Publish every account through the console publisher.")
+@years_option
+@ledger_option
+@click.option("--start-at", metavar="ISO", help="Rehearsal: the first entry falls at this instant.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), metavar="N", help="Rehearsal: divide every gap between entries by N.")
+@click.option("--from", "start", metavar="ISO", help="Skip entries before this replay date or date-time.")
+@click.option("--until", "end", metavar="ISO", help="Skip entries after this replay date or date-time.")
+@click.option("--account", "accounts", multiple=True, metavar="KEY", help="Only this account (repeatable).")
+@click.pass_context
+def run(ctx, posts, dry_run, years_later, ledger, start_at, speed, start, end, accounts):
+    """Post every entry at its anniversary until stopped (SIGTERM or SIGINT)."""
+    from bot.logs import setup
+    from bot.service import RunOptions, Service, run as run_service
+
+    posts = resolve_posts(ctx, posts)
+    setup(os.environ)
+    options = RunOptions(
+        posts=Path(posts), display=posts, env=dict(os.environ), dry_run=dry_run, years_later=years_later,
+        ledger=ledger, start_at=parse_instant(start_at, "--start-at"), speed=speed,
+        start=start, end=end, accounts=tuple(accounts),
+    )
+    ctx.exit(run_service(Service(options, parse_bound=parse_bound)))
+
+
+def open_ledger_readonly(ledger: Path | None):
+    from bot.errors import LedgerError
+    from bot.ledger import Ledger
+    from bot.service import DEFAULT_LEDGER
+
+    path = ledger or Path(os.environ.get("BOT_LEDGER") or DEFAULT_LEDGER)
+    if not path.exists():
+        return None
+    try:
+        return Ledger.open(path, readonly=True)
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@posts_option
+@years_option
+@ledger_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.pass_context
+def status(ctx, posts, years_later, ledger, fmt):
+    """Show what was posted, missed, failed or uncertain, and what is next."""
+    import json
+
+    from bot.status import report, text
+
+    posts = resolve_posts(ctx, posts)
+    loaded = load_or_fail(posts, years_later)
+    if loaded.timeline is None:
+        echo_diagnostics(loaded, err=True, summary=True)
+        ctx.exit(1)
+    handle = open_ledger_readonly(ledger)
+    try:
+        platforms = {key: a.platforms for key, a in loaded.feed.config.accounts.items()}
+        data = report(loaded.timeline, platforms, handle, clock())
+    finally:
+        if handle is not None:
+            handle.close()
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        for line in text(data):
+            click.echo(line)
+
+
+@cli.command()
+@click.argument("entry_id", metavar="ID")
+@click.option("--posted", "posted", flag_value=True, default=None, help="It did go out.")
+@click.option("--not-posted", "posted", flag_value=False, help="It did not go out.")
+@click.option("--remote-id", metavar="RID", help="The post's id on the network (with --posted).")
+@click.option("--platform", metavar="NAME", help="Only this network's delivery of the entry.")
+@ledger_option
+def resolve(entry_id, posted, remote_id, platform, ledger):
+    """Settle an uncertain entry by hand."""
+    from bot.errors import LedgerError
+    from bot.ledger import Ledger
+    from bot.service import DEFAULT_LEDGER
+
+    if posted is None:
+        raise click.UsageError("say --posted or --not-posted")
+    if remote_id and not posted:
+        raise click.UsageError("--remote-id goes with --posted")
+    path = ledger or Path(os.environ.get("BOT_LEDGER") or DEFAULT_LEDGER)
+    if not path.exists():
+        raise click.ClickException(f"no ledger at {path}")
+    try:
+        with Ledger.open(path, lock=False) as handle:
+            rows = handle.resolve(entry_id, posted=posted, remote_id=remote_id, now=clock(), network=platform)
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from None
+    for row in rows:
+        click.echo(f"{row.entry_id} on {row.network}: {row.state}" + (f" (remote id {row.remote_id})" if row.remote_id else ""))
+
+
 def main() -> None:
     try:
         cli(prog_name="bot")

@@ -1,0 +1,77 @@
+"""One log line per action, on stderr, with an ISO timestamp; secrets never printed.
+
+    2027-11-06T11:05:00.012Z posted entry=1917-11-06T1405-telegraph account=telegraph
+        persona=russian-telegraph platform=x remote_id=1001 late_ms=12   (one line)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from collections.abc import Mapping
+
+LOGGER = "bot"
+SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASS)$")
+
+
+def secrets_in(env: Mapping[str, str]) -> list[str]:
+    """Values of the environment that look like credentials (never printed)."""
+    return sorted(
+        (value for name, value in env.items() if SECRET_NAME.search(name.upper()) and value and len(value) >= 4),
+        key=len,
+        reverse=True,
+    )
+
+
+class Redact(logging.Filter):
+    """Replace every known secret value by *** in each record (defence in depth)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for secret in self.secrets:
+            if secret in message:
+                message = message.replace(secret, "***")
+        record.msg, record.args = message, None
+        record.exc_info = record.exc_text = None  # tracebacks may carry request details
+        return True
+
+
+class Formatter(logging.Formatter):
+    def formatTime(self, record, datefmt=None):  # noqa: N802 (logging's name)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno == logging.INFO else f"{record.levelname} "
+        return f"{self.formatTime(record)} {level}{record.getMessage()}"
+
+
+def setup(env: Mapping[str, str], stream=None, level=logging.INFO) -> logging.Logger:
+    logger = logging.getLogger(LOGGER)
+    logger.handlers.clear()
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(Formatter())
+    handler.addFilter(Redact(secrets_in(env)))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger
+
+
+def fields(**values) -> str:
+    """key=value pairs; values with spaces are quoted; None values left out."""
+    parts = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        text = str(value)
+        if not text or any(c.isspace() for c in text) or '"' in text:
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+        parts.append(f"{key}={text}")
+    return " ".join(parts)

@@ -1,0 +1,99 @@
+"""What the service must do and when: deliveries in order. Pure functions.
+
+A delivery is one entry on one network of its account. A rehearsal moves the
+whole schedule so that its first delivery falls at `start_at` and divides
+every gap by `speed`; the anchor (the first instant) is fixed when the run
+starts, so an edit during a rehearsal does not shift what is already planned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from bot.timeline import Event, Timeline
+
+
+class Key(NamedTuple):
+    entry_id: str
+    account: str
+    network: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    key: Key
+    event: Event
+    instant: datetime  # aware UTC: when it is due in this run (rehearsal applied)
+
+    @property
+    def entry(self):
+        return self.event.entry
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which events a run takes: replay instants in [start, end], of `accounts` (all when empty)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    accounts: frozenset[str] = frozenset()
+
+    def admits(self, event: Event) -> bool:
+        return (
+            (self.start is None or event.instant >= self.start)
+            and (self.end is None or event.instant <= self.end)
+            and (not self.accounts or event.account in self.accounts)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rehearsal:
+    """instant -> start_at + (instant - anchor) / speed."""
+
+    start_at: datetime
+    anchor: datetime
+    speed: float = 1.0
+
+    def apply(self, instant: datetime) -> datetime:
+        return self.start_at + (instant - self.anchor) / self.speed
+
+
+def first_instant(timeline: Timeline, window: Window) -> datetime | None:
+    return next((e.instant for e in timeline.events if window.admits(e)), None)
+
+
+def deliveries(
+    timeline: Timeline,
+    platforms: dict[str, tuple[str, ...]],
+    window: Window = Window(),
+    rehearsal: Rehearsal | None = None,
+    network_override: str | None = None,
+) -> list[Delivery]:
+    """Every delivery of the events in `window`, ordered as the timeline is.
+
+    `network_override` (the dry run's "console") replaces every account's networks.
+    """
+    out = []
+    for event in timeline.events:
+        if not window.admits(event):
+            continue
+        instant = rehearsal.apply(event.instant) if rehearsal else event.instant
+        networks = (network_override,) if network_override else platforms.get(event.account, ())
+        for network in networks:
+            out.append(Delivery(Key(event.id, event.account, network), event, instant))
+    return out
+
+
+def persona_now(items: list[Delivery], initial: dict[str, str | None], now: datetime) -> dict[Key, str | None]:
+    """The persona each (account, network) should wear at `now`, keyed by Key with entry_id ''."""
+    wearing: dict[Key, str | None] = {}
+    for item in items:
+        slot = Key("", item.key.account, item.key.network)
+        wearing.setdefault(slot, initial.get(item.key.account))
+        if item.instant > now:
+            continue
+        if item.entry.storm:
+            wearing[slot] = item.event.persona
+    return wearing

@@ -1,0 +1,383 @@
+"""`bot run`: the service. The only module that reads the clock on its own.
+
+Wiring: the feed (`FeedSource`) gives a timeline; `schedule.deliveries` turns it
+into an ordered list; APScheduler holds one "next due" job (re-armed after each
+firing with a fresh id) and a watchdog job; each firing hands every due
+delivery to its lane (`bot.lanes`), one per account and network. The ledger
+is the only state: on start, rows left claimed become uncertain, deliveries
+with a row are never handed out again, and those too late are recorded missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot import publishers
+from bot.errors import BotError, ConfigError, LedgerError
+from bot.ledger import Ledger
+from bot.lanes import Context, Lane, Policy
+from bot.load import DEFAULT_DAILY_LIMIT, env_int
+from bot.logs import LOGGER, fields
+from bot.anniversary import default_years_later
+from bot.publishers.base import AccountSettings, Persona
+from bot.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant, persona_now
+from bot.source import FeedSource
+
+log = logging.getLogger(LOGGER)
+
+DEFAULT_LEDGER = "state/ledger.sqlite3"
+WATCHDOG_SECONDS = 30
+STOP_DEADLINE = 8.0  # seconds to let in-flight calls finish on SIGTERM
+MANY = 20  # more missed entries than this at once are logged as one summary line
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunOptions:
+    posts: Path
+    display: str
+    env: Mapping[str, str]
+    dry_run: bool = False
+    years_later: int | None = None
+    ledger: Path | None = None
+    start_at: datetime | None = None
+    speed: float | None = None
+    start: str | None = None  # --from, ISO in the replay zone
+    end: str | None = None  # --until
+    accounts: tuple[str, ...] = ()
+    watch: bool = True
+
+    @property
+    def rehearsal(self) -> bool:
+        return self.start_at is not None or self.speed is not None
+
+
+@dataclass
+class Service:
+    options: RunOptions
+    clock: callable = utc_now
+    parse_bound: callable = None  # (text, zone, end=bool) -> datetime; from the CLI
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    # -- start ---------------------------------------------------------------
+
+    def start(self) -> None:
+        opts = self.options
+        env = opts.env
+        self.policy = Policy(
+            grace=float(env_int(env, "BOT_GRACE", 900)),
+            retries=env_int(env, "BOT_RETRIES", 5),
+            backoff=float(env.get("BOT_BACKOFF", "1") or 1),
+        )
+        self.source = FeedSource(opts.posts, opts.display, self._report, daily_limit=env_int(env, "BOT_DAILY_LIMIT", DEFAULT_DAILY_LIMIT, 1))
+        if not self.source.load():
+            raise ConfigError("feed.yaml is unusable (see above): nothing to run")
+        config = self.source.config
+        self.years_later = self._years_later()
+        timeline = self.source.timeline(self.years_later)
+        zone = timeline.zone
+        unknown = [a for a in opts.accounts if a not in config.accounts]
+        if unknown:
+            raise ConfigError(f"unknown account {unknown[0]!r} in --account")
+        self.window = Window(
+            start=self.parse_bound(opts.start, zone, end=False) if opts.start else None,
+            end=self.parse_bound(opts.end, zone, end=True) if opts.end else None,
+            accounts=frozenset(opts.accounts),
+        )
+        self.rehearsal = None
+        if opts.rehearsal:
+            anchor = first_instant(timeline, self.window)
+            if anchor is not None:
+                self.rehearsal = Rehearsal(opts.start_at or self.clock(), anchor, opts.speed or 1.0)
+        self.ledger = self._open_ledger()
+        for row in self.ledger.recover(self.clock()):
+            what = "switch" if row.kind == "switch" else "entry"
+            log.warning("uncertain %s", fields(kind=what, entry=row.entry_id, account=row.account, platform=row.network, persona=row.persona, reason=row.reason))
+        self.lanes: dict[tuple[str, str], Lane] = {}
+        self.context = Context(
+            ledger=self.ledger,
+            clock=self.clock,
+            persona=self._persona,
+            media_root=lambda: self.source.root,
+            stop=self.stop_event,
+            policy=self.policy,
+            account_of=self._account_of,
+            root_of=self._root_of,
+        )
+        self._lock = threading.RLock()
+        self._seen: set[Key] = set()
+        self._install(timeline)
+        self._make_lanes()
+        self._correct_personas()
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.scheduler.add_job(self.tick, IntervalTrigger(seconds=WATCHDOG_SECONDS, timezone=UTC), id="watchdog", misfire_grace_time=None, coalesce=True)
+        self.scheduler.start()
+        log.info("started %s", fields(
+            feed=opts.display, entries=len(timeline.events), deliveries=len(self.items),
+            years_later=self.years_later, ledger=str(self.ledger.path), dry_run=opts.dry_run or None,
+            rehearsal=f"x{self.rehearsal.speed:g} from {self.rehearsal.start_at.isoformat()}" if self.rehearsal else None))
+        self.tick()
+        if opts.watch:
+            self.watcher = threading.Thread(target=self._watch, name="watcher", daemon=True)
+            self.watcher.start()
+
+    def _report(self, diagnostics) -> None:
+        for d in diagnostics:
+            log.log(logging.ERROR if d.is_error else logging.WARNING, "%s", d)
+
+    def _years_later(self) -> int:
+        if self.options.years_later is not None:
+            return self.options.years_later
+        from_env = env_int(self.options.env, "BOT_YEARS_LATER", None, 1)
+        if from_env is not None:
+            return from_env
+        config = self.source.config
+        if config.years_later is not None:
+            return config.years_later
+        moments = [e.moment for r in self.source.results.values() for e in r.entries]
+        return default_years_later(max(moments), config.replay_zone, self.clock()) if moments else 1
+
+    def _open_ledger(self) -> Ledger:
+        opts = self.options
+        path = opts.ledger
+        if path is None and (opts.rehearsal or opts.dry_run):
+            path = Path(tempfile.mkdtemp(prefix="bot-rehearsal-")) / "ledger.sqlite3"
+            log.info("rehearsal %s", fields(ledger=str(path), note="temporary ledger, the default one is not touched"))
+        if path is None:
+            path = Path(opts.env.get("BOT_LEDGER") or DEFAULT_LEDGER)
+        return Ledger.open(path, now=self.clock())
+
+    def _install(self, timeline) -> None:
+        config = self.source.config
+        platforms = {key: account.platforms for key, account in config.accounts.items()}
+        override = "console" if self.options.dry_run else None
+        items = deliveries(timeline, platforms, self.window, self.rehearsal, override)
+        by_id = {event.id: event for event in timeline.events}
+        with self._lock:
+            self.timeline = timeline
+            self.by_id = by_id
+            self.items = items
+            self.cursor = 0
+
+    def _account_of(self, entry_id: str) -> str | None:
+        event = self.by_id.get(entry_id)
+        return event.account if event else None
+
+    def _root_of(self, entry_id: str) -> str:
+        seen = set()
+        while entry_id not in seen:
+            seen.add(entry_id)
+            event = self.by_id.get(entry_id)
+            if event is None or not event.entry.reply_to:
+                return entry_id
+            entry_id = event.entry.reply_to
+        return entry_id
+
+    def _persona(self, key: str | None) -> Persona:
+        config = self.source.config
+        spec = config.personas.get(key)
+        if spec is None:
+            return Persona(key or "", key or "")
+        root = self.source.root
+        return Persona(
+            key=spec.key,
+            name=spec.name,
+            bio=spec.bio,
+            avatar=(root / spec.avatar) if spec.avatar else None,
+            banner=(root / spec.banner) if spec.banner else None,
+        )
+
+    def _make_lanes(self) -> None:
+        config = self.source.config
+        state_dir = self.ledger.path.parent
+        missing = []
+        slots = sorted({(d.key.account, d.key.network) for d in self.items})
+        for account_key, network in slots:
+            account = config.accounts[account_key]
+            try:
+                cls = publishers.load(network)
+            except (LookupError, ImportError) as exc:
+                raise ConfigError(str(exc)) from None
+            lacking = cls.missing_credentials(account_key, self.options.env)
+            if lacking:
+                missing.append(f"account {account_key!r} on {network} lacks {', '.join(lacking)}")
+                continue
+            settings = AccountSettings(account_key, account.platforms, dict(account.options))
+            publisher = cls(settings, env=self.options.env, feed_dir=self.source.root, state_dir=state_dir)
+            self.lanes[(account_key, network)] = Lane(account_key, network, publisher, self.context)
+        if missing:
+            raise ConfigError("missing credentials: " + "; ".join(missing) + " (see config.example.env)")
+        for lane in self.lanes.values():
+            lane.start()
+
+    def _correct_personas(self) -> None:
+        """Make every account wear the persona the schedule says it wears now (a missed switch once)."""
+        initial = self.timeline.initial
+        for slot, persona in persona_now(self.items, initial, self.clock()).items():
+            lane = self.lanes.get((slot.account, slot.network))
+            if lane is None or persona is None:
+                continue
+            last = self.ledger.last_switch(slot.account, slot.network)
+            if last is not None and last.persona == persona:
+                continue  # worn, or tried once already (a refused switch is not retried at every start)
+            lane.put_switch(persona)
+
+    # -- the timer -----------------------------------------------------------
+
+    def tick(self) -> None:
+        """Hand every due delivery to its lane; record the too-late ones missed; re-arm."""
+        with self._lock:
+            now = self.clock()
+            due = []
+            items = self.items
+            while self.cursor < len(items) and items[self.cursor].instant <= now:
+                item = items[self.cursor]
+                self.cursor += 1
+                if item.key not in self._seen:
+                    due.append(item)
+            if due:
+                self._hand_out(due, now)
+            self._arm()
+
+    def _hand_out(self, due: list[Delivery], now: datetime) -> None:
+        known = self.ledger.states_for([d.key for d in due])
+        stale = []
+        for item in due:
+            self._seen.add(item.key)
+            if item.key in known:
+                continue
+            lane = self.lanes.get((item.key.account, item.key.network))
+            if lane is None:
+                continue
+            if (now - item.instant).total_seconds() > self.policy.grace:
+                stale.append(item)
+            else:
+                lane.put(item)
+        if stale:
+            self._record_missed(stale, now)
+
+    def _record_missed(self, stale: list[Delivery], now: datetime) -> None:
+        grace = self.policy.grace
+        rows = [(d.key, d.instant, f"{(now - d.instant).total_seconds():.0f} s late, over the grace of {grace:.0f} s") for d in stale]
+        self.ledger.record_missed_many(rows, now=now)
+        if len(stale) <= MANY:
+            for d, (_, _, reason) in zip(stale, rows):
+                log.warning("missed %s", fields(entry=d.key.entry_id, account=d.key.account, persona=d.event.persona, platform=d.key.network, reason=reason))
+        else:
+            log.warning("missed %s", fields(count=len(stale), first=stale[0].key.entry_id, last=stale[-1].key.entry_id, reason=f"over the grace of {grace:.0f} s (bot status lists them)"))
+        for d in stale:  # a storm's persona still changes, once
+            if d.entry.storm:
+                self.lanes[(d.key.account, d.key.network)].put_switch(d.event.persona, d.key.entry_id)
+
+    def _arm(self) -> None:
+        if self.stop_event.is_set():
+            return
+        self._arms = getattr(self, "_arms", 0) + 1
+        previous = getattr(self, "_job", None)
+        if previous is not None:
+            try:
+                previous.remove()
+            except Exception:  # already fired and gone
+                pass
+            self._job = None
+        if self.cursor < len(self.items):
+            nxt = self.items[self.cursor]
+            self._job = self.scheduler.add_job(
+                self.tick, DateTrigger(run_date=nxt.instant, timezone=UTC), id=f"next-{self._arms}", misfire_grace_time=None)
+            if not getattr(self, "_announced", False):
+                self._announced = True
+                log.info("armed %s", fields(entry=nxt.key.entry_id, account=nxt.key.account, platform=nxt.key.network, due=nxt.instant.isoformat()))
+
+    # -- reload --------------------------------------------------------------
+
+    def _watch(self) -> None:
+        from watchfiles import watch
+
+        root = self.source.root
+        try:
+            for changes in watch(root, stop_event=self.stop_event, debounce=150, step=50, watch_filter=_feed_files, raise_interrupt=False):
+                self.reload({Path(path) for _, path in changes})
+        except Exception as exc:  # the service goes on without reload
+            log.error("watch-failed %s", fields(reason=f"{type(exc).__name__}: {exc}"))
+
+    def reload(self, paths) -> None:
+        self.source.changed(paths)
+        timeline = self.source.timeline(self.years_later)
+        self._install(timeline)
+        self._announced = False
+        log.info("reloaded %s", fields(files=len(paths), entries=len(timeline.events), deliveries=len(self.items)))
+        self.tick()
+
+    # -- stop ----------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Let in-flight calls finish for a few seconds; record the rest uncertain."""
+        self.stop_event.set()
+        try:
+            self.scheduler.shutdown(wait=False)
+        except Exception:
+            pass
+        for lane in self.lanes.values():
+            lane.wake()
+        deadline = self.clock().timestamp() + STOP_DEADLINE
+        for lane in self.lanes.values():
+            lane.thread.join(max(0.0, deadline - self.clock().timestamp()))
+        for lane in self.lanes.values():
+            busy = lane.in_flight
+            if lane.thread.is_alive() and busy is not None:
+                kind, key = busy
+                try:
+                    if kind == "delivery":
+                        self.ledger.settle(*key, "uncertain", now=self.clock(), reason="stopped during the call")
+                    else:
+                        self.ledger.settle_switch(key, "uncertain", now=self.clock(), reason="stopped during the call")
+                    log.warning("uncertain %s", fields(kind=kind, entry=key[0] if kind == "delivery" else None, account=lane.account, platform=lane.network, reason="stopped during the call"))
+                except LedgerError:
+                    pass  # the call finished meanwhile and settled it
+            if not lane.thread.is_alive():
+                lane.publisher.close()
+        self.ledger.close()
+        log.info("stopped")
+
+
+def _feed_files(change, path: str) -> bool:
+    name = os.path.basename(path)
+    return name.endswith((".yaml", ".yml")) and not name.startswith(".") and "/." not in path
+
+
+def run(service: Service) -> int:
+    """Start, wait for SIGTERM or SIGINT, stop. Returns the exit code."""
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        try:
+            service.start()
+        except BotError as exc:
+            log.error("not-started %s", fields(reason=str(exc)))
+            return 1
+        while not stop.wait(3600):
+            pass
+        service.stop()
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

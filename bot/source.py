@@ -1,0 +1,106 @@
+"""The feed as a running service sees it: the last valid content of every file.
+
+At start every file is read; a file with errors contributes its valid entries
+and its problems are reported. On a change, only the changed files are read
+again; a file made invalid is reported once and its last valid content stays
+scheduled, so one bad edit never takes other posts down with it. A broken
+feed.yaml keeps the last good settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from bot.config import FeedConfig, load_config
+from bot.diagnostics import Diagnostic
+from bot.feed import FEED_FILE, Feed, check_media, post_files, read_and_parse
+from bot.postfile import FileContext, FileResult
+from bot.timeline import Timeline, build
+
+Report = Callable[[list[Diagnostic]], None]
+
+
+class FeedSource:
+    def __init__(self, root: Path, display: str, report: Report, *, daily_limit: int = 17) -> None:
+        self.root = Path(root)
+        self.display_root = display
+        self.report = report
+        self.daily_limit = daily_limit
+        self.config: FeedConfig | None = None
+        self.results: dict[str, FileResult] = {}
+        self._reported: dict[str, tuple[str, ...]] = {}
+        self._reported_feed: set[str] = set()
+
+    def _display(self, relative: str) -> str:
+        return Feed(self.root, self.display_root, None).display(relative)
+
+    def _say(self, where: str, diagnostics: list[Diagnostic]) -> None:
+        """Report a file's problems once: again only when they change."""
+        lines = tuple(str(d) for d in diagnostics)
+        if self._reported.get(where, ()) != lines:
+            self._reported[where] = lines
+            if diagnostics:
+                self.report(diagnostics)
+
+    def load(self) -> bool:
+        """Read everything. False when feed.yaml is unusable (nothing can run)."""
+        config, problems = load_config(self.root / FEED_FILE, self._display(FEED_FILE))
+        self._say(FEED_FILE, problems)
+        if config is None:
+            return False
+        self.config = config
+        self.results = {}
+        for relative in post_files(self.root):
+            self._read(relative, initial=True)
+        return True
+
+    def _read(self, relative: str, *, initial: bool = False) -> None:
+        result = read_and_parse(self.root, self._display(relative), relative, FileContext.of(self.config))
+        self._say(relative, result.diagnostics)
+        broken = any(d.is_error for d in result.diagnostics)
+        if not broken or initial or relative not in self.results:
+            self.results[relative] = result
+
+    def changed(self, paths: Iterable[Path]) -> None:
+        """Take in changed, added or deleted files (absolute or relative paths)."""
+        relatives = set()
+        for path in paths:
+            path = Path(path)
+            try:
+                relative = path.resolve().relative_to(self.root.resolve()).as_posix() if path.is_absolute() else path.as_posix()
+            except ValueError:
+                continue
+            relatives.add(relative)
+        if FEED_FILE in relatives:
+            config, problems = load_config(self.root / FEED_FILE, self._display(FEED_FILE))
+            self._say(FEED_FILE, problems)
+            if config is not None and not any(d.is_error for d in problems):
+                self.load()  # new settings: every file is read against them
+                return
+        current = set(post_files(self.root))
+        for relative in sorted(relatives - {FEED_FILE}):
+            if relative in current:
+                self._read(relative)
+            elif relative in self.results:
+                del self.results[relative]
+                self._say(relative, [])
+
+    def feed(self) -> Feed:
+        feed = Feed(self.root, self.display_root, self.config)
+        feed.files = len(self.results) + 1
+        for relative in sorted(self.results):
+            result = self.results[relative]
+            feed.entries.extend(result.entries)
+            feed.broken.update(result.broken)
+        check_media(feed)
+        return feed
+
+    def timeline(self, years_later: int) -> Timeline:
+        feed = self.feed()
+        timeline = build(feed, years_later, daily_limit=self.daily_limit)
+        fresh = [d for d in feed.diagnostics + timeline.diagnostics if d.is_error and str(d) not in self._reported_feed]
+        self._reported_feed.update(str(d) for d in fresh)
+        if fresh:
+            self.report(fresh)
+        return timeline

@@ -1,0 +1,63 @@
+"""`bot status`: what the ledger says happened, against what the feed says should."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.ledger import Ledger
+from bot.schedule import deliveries
+from bot.timeline import Timeline
+
+STATES = ("posted", "missed", "failed", "uncertain")
+
+
+def report(timeline: Timeline, platforms: dict[str, tuple[str, ...]], ledger: Ledger | None, now: datetime) -> dict:
+    """Counts per state (deliveries), pending (the feed's deliveries with no row), last, next, problems."""
+    items = deliveries(timeline, platforms)
+    known = ledger.states_for([d.key for d in items]) if ledger else {}
+    counts = ledger.counts() if ledger else {}
+    pending = [d for d in items if tuple(d.key) not in known]
+    upcoming = next((d for d in pending if d.instant >= now), None)
+    last = ledger.last_posted() if ledger else None
+    problems = ledger.problems(limit=50) if ledger else []
+    zone = timeline.zone
+    return {
+        **{state: counts.get(state, 0) for state in STATES},
+        "claimed": counts.get("claimed", 0),
+        "pending": len(pending),
+        "last": None if last is None else {
+            "id": last.entry_id, "account": last.account, "platform": last.network,
+            "remote_id": last.remote_id, "at": last.settled_at.isoformat() if last.settled_at else None,
+        },
+        "next": None if upcoming is None else {
+            "id": upcoming.key.entry_id,
+            "scheduled": upcoming.instant.astimezone(zone).isoformat(),
+            "account": upcoming.key.account,
+            "platform": upcoming.key.network,
+        },
+        "problems": [
+            {
+                "kind": row.kind, "id": row.entry_id, "account": row.account, "platform": row.network,
+                "state": row.state, "persona": row.persona, "reason": row.reason,
+            }
+            for row in problems
+        ],
+    }
+
+
+def text(data: dict) -> list[str]:
+    lines = [
+        "  ".join(f"{state}: {data[state]}" for state in (*STATES, "pending")),
+    ]
+    if data["claimed"]:
+        lines.append(f"in flight: {data['claimed']}")
+    last = data["last"]
+    lines.append(f"last posted: {last['id']} ({last['account']} on {last['platform']}, remote id {last['remote_id']}, at {last['at']})" if last else "last posted: none")
+    nxt = data["next"]
+    lines.append(f"next due: {nxt['id']} at {nxt['scheduled']} ({nxt['account']} on {nxt['platform']})" if nxt else "next due: none")
+    if data["problems"]:
+        lines.append("problems:")
+        for p in data["problems"]:
+            what = f"switch to {p['persona']}" if p["kind"] == "switch" else p["id"]
+            lines.append(f"  {p['state']}: {what} ({p['account']} on {p['platform']}): {p['reason'] or ''}".rstrip(": "))
+    return lines
