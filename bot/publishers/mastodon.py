@@ -1,0 +1,338 @@
+"""The `mastodon` publisher: one account on one Mastodon instance, through Mastodon.py 2.x.
+
+Credentials (contract), ACCOUNT = env_name(account key):
+    MASTODON_<ACCOUNT>_BASE_URL       e.g. https://mastodon.social
+    MASTODON_<ACCOUNT>_ACCESS_TOKEN   a user token with write:statuses, write:media
+                                      (and write:accounts for persona switches)
+    MASTODON_TIMEOUT                  seconds per HTTP request (default 30)
+Account options: `visibility` (public, unlisted, private, direct; default public).
+
+Every status carries an Idempotency-Key derived from (entry id, account,
+network). Mastodon keeps such keys for up to one hour and answers a repeated
+request with the status it already created, so re-sending a post whose answer
+was lost cannot make a second post within that hour. The publisher still
+reports such a loss as UncertainError (it cannot know whether the post exists);
+the service may settle it by re-sending within the hour.
+
+Mastodon.py's own rate-limit waiting is off (`ratelimit_method="throw"`):
+a 429 becomes RateLimited with the wait the server announced, so the service
+can schedule the retry without blocking other accounts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+try:
+    import requests
+    from mastodon import Mastodon
+    from mastodon.errors import (
+        MastodonAPIError,
+        MastodonError,
+        MastodonIllegalArgumentError,
+        MastodonIOError,
+        MastodonNetworkError,
+        MastodonRatelimitError,
+        MastodonVersionError,
+    )
+    from urllib3.exceptions import ConnectTimeoutError
+except ImportError as exc:
+    raise ImportError(
+        "the mastodon publisher needs Mastodon.py: pip install 'anniversary-bot[mastodon]'"
+    ) from exc
+
+from bot.errors import (
+    ConfigError,
+    ProfileRefused,
+    PublishError,
+    RateLimited,
+    RejectedError,
+    TransientError,
+    UncertainError,
+)
+from bot.publishers.base import (
+    AccountSettings,
+    MediaItem,
+    OutgoingPost,
+    Persona,
+    Publisher,
+    env_name,
+)
+
+DEFAULT_TIMEOUT = 30.0
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+_T = TypeVar("_T")
+
+
+def derive_idempotency_key(entry_id: str, account: str, network: str) -> str:
+    """A key stable for (entry id, account, network), safe to send in a header."""
+    digest = hashlib.sha256("\x1f".join((entry_id, account, network)).encode()).hexdigest()
+    return f"anniversary-bot-{digest[:40]}"
+
+
+class MastodonPublisher(Publisher):
+    name = "mastodon"
+    max_length = 500
+
+    def __init__(
+        self,
+        account: AccountSettings,
+        *,
+        env: Mapping[str, str],
+        feed_dir: Path,
+        state_dir: Path,
+    ) -> None:
+        super().__init__(account, env=env, feed_dir=feed_dir, state_dir=state_dir)
+        missing = self.missing_credentials(account.key, env)
+        if missing:
+            raise ConfigError(f"mastodon account {account.key!r}: {', '.join(missing)} not set")
+        url_var, token_var = self.required_credentials(account.key)
+        self._token = env[token_var]
+        self.base_url = env[url_var].strip().rstrip("/")
+        self.visibility = _visibility(account)
+        self.timeout = _timeout(env)
+        self._lock = threading.Lock()  # one call at a time per account
+        self._version_known = False
+        self._last_status: int | None = None
+        self._last_headers: Mapping[str, str] = {}
+        self._session = requests.Session()
+        self._session.hooks["response"].append(self._note_response)
+        self._api = Mastodon(
+            access_token=self._token,
+            api_base_url=self.base_url,
+            request_timeout=self.timeout,
+            ratelimit_method="throw",
+            version_check_mode="none",
+            session=self._session,
+            user_agent="anniversary-bot",
+        )
+
+    @classmethod
+    def required_credentials(cls, account_key: str) -> list[str]:
+        account = env_name(account_key)
+        return [f"MASTODON_{account}_BASE_URL", f"MASTODON_{account}_ACCESS_TOKEN"]
+
+    # -- the interface -------------------------------------------------------
+
+    def publish(self, post: OutgoingPost) -> str:
+        media_ids = [self._upload(item) for item in post.media]
+        key = post.idempotency_key or derive_idempotency_key(
+            post.entry_id, post.account, post.network or self.name
+        )
+        status = self._call(
+            f"posting {post.entry_id}",
+            lambda: self._api.status_post(
+                post.text,
+                media_ids=media_ids or None,
+                in_reply_to_id=post.reply_to_remote,
+                visibility=self.visibility,
+                idempotency_key=key,
+            ),
+            uncertain_after_send=True,
+        )
+        return str(status["id"])
+
+    def switch_persona(self, persona: Persona) -> None:
+        fields: dict[str, Any] = {"display_name": persona.name, "note": persona.bio}
+        action = f"switching to persona {persona.key}"
+        if persona.avatar is not None:
+            fields["avatar"], fields["avatar_mime_type"] = self._read_image(persona.avatar, action)
+        if persona.banner is not None:
+            fields["header"], fields["header_mime_type"] = self._read_image(persona.banner, action)
+        # Setting a profile twice is harmless, so a lost answer is only transient.
+        self._call(action, lambda: self._api.account_update_credentials(**fields), profile=True)
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- helpers -------------------------------------------------------------
+
+    def _upload(self, item: MediaItem) -> str:
+        action = f"uploading {item.path.name}"
+        data, mime = self._read_image(item.path, action)
+        self._ensure_version()
+        # An upload that is lost leaves at most an unattached file, which the
+        # instance deletes later: never uncertain. synchronous=True waits while
+        # the instance answers 202 (images are normally processed at once).
+        media = self._call(
+            action,
+            lambda: self._api.media_post(
+                data,
+                mime_type=mime,
+                description=item.alt,
+                file_name=item.path.name,
+                synchronous=True,
+            ),
+        )
+        return str(media["id"])
+
+    def _ensure_version(self) -> None:
+        """Learn the instance version once, failing loudly instead of guessing 1.0.0."""
+        if self._version_known:
+            return
+        self._call("reading the instance version", self._fetch_version)
+        self._version_known = True
+
+    def _fetch_version(self) -> None:
+        try:
+            self._api.retrieve_mastodon_version(fail_hard=True)
+        except MastodonVersionError as exc:
+            cause = exc.__cause__
+            # A server without /api/v2/instance (< 4.0) is fine: v1 gave the version.
+            if isinstance(cause, MastodonError) and not _answered_4xx(cause):
+                raise cause from None
+
+    def _read_image(self, path: Path, action: str) -> tuple[bytes, str]:
+        mime = mimetypes.guess_type(path.name)[0]
+        if mime is None:
+            raise RejectedError(f"{self._where(action)}: cannot tell the type of {path.name}")
+        try:
+            return path.read_bytes(), mime
+        except OSError as exc:
+            raise RejectedError(
+                f"{self._where(action)}: cannot read {path.name} ({exc.strerror or 'error'})"
+            ) from None
+
+    def _note_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last_status = response.status_code
+        self._last_headers = response.headers
+
+    def _call(
+        self,
+        action: str,
+        request: Callable[[], _T],
+        *,
+        uncertain_after_send: bool = False,
+        profile: bool = False,
+    ) -> _T:
+        with self._lock:
+            self._last_status, self._last_headers = None, {}
+            try:
+                return request()
+            except (MastodonError, requests.RequestException) as exc:
+                error = self._translate(exc, action, uncertain_after_send, profile)
+            # Raised outside the except block: Mastodon.py's exception (which may
+            # carry request details) is neither chained nor shown in tracebacks.
+            raise error
+
+    def _where(self, action: str) -> str:
+        return f"mastodon {self.account.key}: {action}"
+
+    def _translate(
+        self, exc: Exception, action: str, uncertain_after_send: bool, profile: bool
+    ) -> PublishError:
+        where = self._where(action)
+        if isinstance(exc, MastodonVersionError) and isinstance(exc.__cause__, MastodonError):
+            exc = exc.__cause__
+        status = self._last_status
+
+        def lost(reason: str) -> PublishError:
+            if uncertain_after_send:
+                return UncertainError(
+                    f"{where}: {reason}; the post may exist (a re-send with the same "
+                    "idempotency key within an hour would not duplicate it)"
+                )
+            return TransientError(f"{where}: {reason}")
+
+        if isinstance(exc, MastodonRatelimitError):
+            if status in (None, 429):
+                return self._rate_limited(where)
+            return lost(f"unreadable rate-limit headers in the answer (HTTP {status})")
+        if isinstance(exc, (MastodonNetworkError, requests.RequestException)):
+            cause = exc if isinstance(exc, requests.RequestException) else exc.__context__
+            if isinstance(cause, ValueError):  # requests' InvalidURL, MissingSchema, ...
+                return RejectedError(f"{where}: the base URL is not usable")
+            if _failed_before_sending(cause):
+                return TransientError(f"{where}: could not connect to {self._host()}")
+            if isinstance(cause, requests.Timeout):
+                return lost(f"no answer within {self.timeout:g} s")
+            return lost("the connection broke before the answer arrived")
+        if isinstance(exc, MastodonAPIError):
+            code = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else status
+            if code is None or 200 <= code < 300:
+                return lost("the answer could not be read")
+            detail = self._server_message(exc)
+            if code == 429:
+                return self._rate_limited(where)
+            if code >= 500 or code == 408:
+                return TransientError(f"{where}: server error HTTP {code}{detail}")
+            if code == 403 and profile:
+                return ProfileRefused(f"{where}: profile change refused (HTTP 403){detail}")
+            return RejectedError(f"{where}: refused with HTTP {code}{detail}")
+        if isinstance(exc, (MastodonIOError, MastodonIllegalArgumentError)):
+            return RejectedError(f"{where}: invalid request ({type(exc).__name__})")
+        return lost(f"unexpected {type(exc).__name__}")
+
+    def _rate_limited(self, where: str) -> RateLimited:
+        wait = self._retry_after()
+        hint = f", retry in {wait:.0f} s" if wait is not None else ""
+        return RateLimited(f"{where}: rate limited by the instance{hint}", retry_after=wait)
+
+    def _retry_after(self) -> float | None:
+        """Seconds until the server's rate-limit window resets, if it said so."""
+        retry_after = self._last_headers.get("Retry-After", "")
+        if retry_after.strip().isdigit():
+            return float(retry_after)
+        # Mastodon.py parsed X-RateLimit-Reset (ISO 8601 or epoch) and
+        # corrected it by the server's Date header.
+        reset = self._api.ratelimit_reset
+        if reset is None:
+            return None
+        return max(0.0, reset - time.time())
+
+    def _server_message(self, exc: MastodonAPIError) -> str:
+        text = exc.args[3] if len(exc.args) > 3 and isinstance(exc.args[3], str) else ""
+        text = " ".join(text.split())[:300]
+        if self._token:
+            text = text.replace(self._token, "***")
+        return f": {text}" if text else ""
+
+    def _host(self) -> str:
+        parts = urlsplit(self.base_url if "://" in self.base_url else "https://" + self.base_url)
+        host = parts.hostname or "the instance"
+        return f"{host}:{parts.port}" if parts.port else host
+
+
+def _failed_before_sending(cause: BaseException | None) -> bool:
+    """True when the request never reached the server (refused, DNS, connect timeout)."""
+    if isinstance(cause, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+        return True
+    if isinstance(cause, requests.ConnectionError) and cause.args:
+        reason = getattr(cause.args[0], "reason", cause.args[0])  # urllib3 MaxRetryError
+        return isinstance(reason, ConnectTimeoutError)  # includes NewConnectionError
+    return False
+
+
+def _answered_4xx(exc: MastodonError) -> bool:
+    code = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+    return code is not None and 400 <= code < 500 and code not in (408, 429)
+
+
+def _visibility(account: AccountSettings) -> str:
+    value = str(account.options.get("visibility", "public")).lower()
+    if value not in VISIBILITIES:
+        raise ConfigError(
+            f"mastodon account {account.key!r}: visibility must be one of "
+            f"{', '.join(VISIBILITIES)}, not {value!r}"
+        )
+    return value
+
+
+def _timeout(env: Mapping[str, str]) -> float:
+    raw = env.get("MASTODON_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"MASTODON_TIMEOUT must be a positive number of seconds, not {raw!r}")
+    return value
