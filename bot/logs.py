@@ -48,8 +48,8 @@ class Formatter(logging.Formatter):
         return f"{stamp}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
-        level = "" if record.levelno == logging.INFO else f"{record.levelname} "
-        return f"{self.formatTime(record)} {level}{record.getMessage()}"
+        # the outcome word (posted, missed, uncertain, ...) says how bad it is
+        return f"{self.formatTime(record)} {record.getMessage()}"
 
 
 def setup(env: Mapping[str, str], stream=None, level=logging.INFO) -> logging.Logger:
