@@ -306,12 +306,22 @@ class Service:
     # -- reload --------------------------------------------------------------
 
     def _watch(self) -> None:
+        """Reload on OS file events. The watcher's first wake-up (at most a second after it
+        starts) also takes in files changed between the initial read and the watch."""
         from watchfiles import watch
 
         root = self.source.root
+        first = True
         try:
-            for changes in watch(root, stop_event=self.stop_event, debounce=150, step=50, watch_filter=_feed_files, raise_interrupt=False):
-                self.reload({Path(path) for _, path in changes})
+            for changes in watch(root, stop_event=self.stop_event, debounce=150, step=50, watch_filter=_feed_files,
+                                 yield_on_timeout=True, rust_timeout=1000, raise_interrupt=False):
+                paths = {Path(path) for _, path in changes}
+                if first:
+                    first = False
+                    paths |= self.source.stale()
+                    log.info("watching %s", fields(feed=self.options.display))
+                if paths:
+                    self.reload(paths)
         except Exception as exc:  # the service goes on without reload
             log.error("watch-failed %s", fields(reason=f"{type(exc).__name__}: {exc}"))
 

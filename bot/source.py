@@ -31,6 +31,7 @@ class FeedSource:
         self.results: dict[str, FileResult] = {}
         self._reported: dict[str, tuple[str, ...]] = {}
         self._reported_feed: set[str] = set()
+        self._seen: dict[str, tuple[int, int]] = {}  # (mtime_ns, size) of each file when last read
 
     def _display(self, relative: str) -> str:
         return Feed(self.root, self.display_root, None).display(relative)
@@ -45,6 +46,7 @@ class FeedSource:
 
     def load(self) -> bool:
         """Read everything. False when feed.yaml is unusable (nothing can run)."""
+        self._seen = {FEED_FILE: self._stat(FEED_FILE)}
         config, problems = load_config(self.root / FEED_FILE, self._display(FEED_FILE))
         self._say(FEED_FILE, problems)
         if config is None:
@@ -55,7 +57,21 @@ class FeedSource:
             self._read(relative, initial=True)
         return True
 
+    def _stat(self, relative: str) -> tuple[int, int] | None:
+        try:
+            info = (self.root / relative).stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size)
+
+    def stale(self) -> set[Path]:
+        """Files added, changed or deleted since they were last read (one scan, for start-up)."""
+        current = {relative: self._stat(relative) for relative in [FEED_FILE, *post_files(self.root)]}
+        names = set(current) | set(self._seen)
+        return {self.root / name for name in names if current.get(name) != self._seen.get(name)}
+
     def _read(self, relative: str, *, initial: bool = False) -> None:
+        self._seen[relative] = self._stat(relative)
         result = read_and_parse(self.root, self._display(relative), relative, FileContext.of(self.config))
         self._say(relative, result.diagnostics)
         broken = any(d.is_error for d in result.diagnostics)
@@ -73,6 +89,7 @@ class FeedSource:
                 continue
             relatives.add(relative)
         if FEED_FILE in relatives:
+            self._seen[FEED_FILE] = self._stat(FEED_FILE)
             config, problems = load_config(self.root / FEED_FILE, self._display(FEED_FILE))
             self._say(FEED_FILE, problems)
             if config is not None and not any(d.is_error for d in problems):
@@ -84,6 +101,7 @@ class FeedSource:
                 self._read(relative)
             elif relative in self.results:
                 del self.results[relative]
+                self._seen.pop(relative, None)
                 self._say(relative, [])
 
     def feed(self) -> Feed:
