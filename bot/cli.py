@@ -108,19 +108,50 @@ def parse_bound(value: str | None, zone, *, end: bool) -> datetime | None:
     return moment
 
 
+def chosen(loaded, start: str | None, end: str | None, accounts):
+    """The events `preview` shows: --from/--until (replay zone) and --account applied."""
+    from bot.preview import select
+
+    timeline = loaded.timeline
+    unknown = [a for a in accounts if a not in loaded.feed.config.accounts]
+    if unknown:
+        raise click.BadParameter(f"unknown account {unknown[0]!r}", param_hint="--account")
+    return select(
+        timeline,
+        start=parse_bound(start, timeline.zone, end=False),
+        end=parse_bound(end, timeline.zone, end=True),
+        accounts=accounts,
+    )
+
+
 @cli.command()
 @posts_option
 @years_option
 @click.option("--from", "start", metavar="ISO", help="First replay date or date-time to show (replay zone, inclusive).")
 @click.option("--until", "end", metavar="ISO", help="Last replay date or date-time to show (inclusive).")
 @click.option("--account", "accounts", multiple=True, metavar="KEY", help="Only this account (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True, help="Output format.")
+@click.option("--out", metavar="FILE", help="With --format html: write the page here ('-': stdout; default: preview.html).")
+@click.option("--serve", is_flag=True, help="Serve the HTML preview on 127.0.0.1; it reloads when a feed file changes.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port).")
 @click.pass_context
-def preview(ctx, posts, years_later, start, end, accounts, fmt):
+def preview(ctx, posts, years_later, start, end, accounts, fmt, out, serve, port):
     """Show the feed as it will go out."""
-    from bot.preview import json_lines, select, text_lines
+    from bot.preview import json_lines, text_lines
 
     posts = resolve_posts(ctx, posts)
+    if out and (serve or fmt != "html"):
+        raise click.UsageError("--out goes with --format html (and not with --serve)")
+    if serve:
+        from bot.html_preview import page_for
+        from bot.preview_server import serve as serve_page
+
+        parse_bound(start, UTC, end=False), parse_bound(end, UTC, end=True)  # bad dates: a usage error now
+
+        def build(live):
+            return page_for(load_or_fail(posts, years_later), lambda loaded: chosen(loaded, start, end, accounts), live=live)
+
+        ctx.exit(serve_page(Path(posts), build, port=port))
     loaded = load_or_fail(posts, years_later)
     if not loaded.ok:
         echo_diagnostics(loaded, err=True, summary=True)
@@ -128,15 +159,17 @@ def preview(ctx, posts, years_later, start, end, accounts, fmt):
     echo_diagnostics(loaded, err=True, summary=False)  # warnings only
     timeline = loaded.timeline
     config = loaded.feed.config
-    unknown = [a for a in accounts if a not in config.accounts]
-    if unknown:
-        raise click.BadParameter(f"unknown account {unknown[0]!r}", param_hint="--account")
-    events = select(
-        timeline,
-        start=parse_bound(start, timeline.zone, end=False),
-        end=parse_bound(end, timeline.zone, end=True),
-        accounts=accounts,
-    )
+    events = chosen(loaded, start, end, accounts)
+    if fmt == "html":
+        from bot.html_preview import render, write
+
+        try:
+            path = write(render(loaded, events), out or "preview.html")
+        except OSError as exc:
+            raise click.FileError(out or "preview.html", exc.strerror) from None
+        if path:
+            click.echo(path)
+        return
     if fmt == "json":
         platforms = {key: account.platforms for key, account in config.accounts.items()}
         out = sys.stdout
@@ -261,6 +294,15 @@ def resolve(entry_id, posted, remote_id, platform, ledger):
         raise click.ClickException(str(exc)) from None
     for row in rows:
         click.echo(f"{row.entry_id} on {row.network}: {row.state}" + (f" (remote id {row.remote_id})" if row.remote_id else ""))
+
+
+def _register_import() -> None:
+    from bot.importers.cli import import_group
+
+    cli.add_command(import_group)
+
+
+_register_import()
 
 
 def main() -> None:
