@@ -29,6 +29,7 @@ from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher
 from bot.schedule import Delivery
 
 log = logging.getLogger(LOGGER)
+LEDGER_RETRY = 5.0  # seconds between attempts while the ledger cannot be written
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,22 @@ class Lane:
                 else:
                     self.process(delivery)
             except LedgerError as exc:
-                log.error("ledger-error %s", fields(entry=entry_id, account=self.account, platform=self.network, reason=str(exc)))
+                self._ledger_failed(delivery, entry_id, exc)
             except Exception as exc:  # a bug must not kill the lane
                 log.error("internal-error %s", fields(entry=entry_id, account=self.account, platform=self.network, reason=f"{type(exc).__name__}: {exc}"))
             finally:
                 self.busy = False
+
+    def _ledger_failed(self, item, entry_id, exc: LedgerError) -> None:
+        """Nothing is published without its ledger row: wait and try again while in grace."""
+        late = self._late(item, self.ctx.clock()) if isinstance(item, Delivery) else 0.0
+        if late + LEDGER_RETRY > self.ctx.policy.grace:
+            log.error("not-recorded %s", fields(entry=entry_id, account=self.account, platform=self.network, reason=f"ledger unavailable past the grace period: {exc}"))
+            return
+        log.error("ledger-error %s", fields(entry=entry_id, account=self.account, platform=self.network, reason=str(exc), retry_s=LEDGER_RETRY))
+        if not self.ctx.stop.wait(LEDGER_RETRY):
+            with self._wake:
+                self._queue.appendleft(item)
 
     # -- one delivery --------------------------------------------------------
 

@@ -42,7 +42,6 @@ POSTED_REASON = "posted (resolved by hand)"
 MIGRATIONS: list[tuple[str, ...]] = [
     (
         """CREATE TABLE deliveries (
-            id         INTEGER PRIMARY KEY,
             entry_id   TEXT NOT NULL,
             account    TEXT NOT NULL,
             network    TEXT NOT NULL,
@@ -55,10 +54,10 @@ MIGRATIONS: list[tuple[str, ...]] = [
             settled_at TEXT,
             text_hash  TEXT,
             attempts   INTEGER NOT NULL DEFAULT 0,
-            UNIQUE (entry_id, account, network)
-        )""",
-        # recover, counts, problems, last_posted; rowid order within a state.
-        "CREATE INDEX deliveries_by_state ON deliveries (state)",
+            PRIMARY KEY (entry_id, account, network)
+        ) WITHOUT ROWID""",  # a key lookup is one b-tree descent
+        # recover, counts, problems, last_posted
+        "CREATE INDEX deliveries_by_state ON deliveries (state, settled_at)",
         """CREATE TABLE switches (
             id         INTEGER PRIMARY KEY,
             account    TEXT NOT NULL,
@@ -83,7 +82,7 @@ _DELIVERY_COLUMNS = (
     " scheduled, claimed_at, settled_at, text_hash, attempts"
 )
 _SWITCH_COLUMNS = "id, account, network, persona, entry_id, state, reason, at, settled_at"
-_CHUNK = 300  # keys per IN query: 900 parameters, under every SQLite limit
+_CHUNK = 900  # ids per IN query, under the oldest SQLite limit of 999 parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +139,8 @@ class Ledger:
         if readonly:
             return cls(path, _connect_readonly(path), None, True)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.is_dir():
+                path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LedgerError(f"ledger {path}: cannot create its folder: {exc.strerror}") from exc
         held = _take_lock(path, now) if lock else None
@@ -224,7 +224,8 @@ class Ledger:
         stamp = _iso(now)
         with self._writing("recover rows left claimed") as conn:
             deliveries = [_delivery(r) for r in conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = 'claimed' ORDER BY id")]
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = 'claimed'"
+                " ORDER BY claimed_at")]
             switches = [_switch(r) for r in conn.execute(
                 f"SELECT {_SWITCH_COLUMNS} FROM switches WHERE state = 'claimed' ORDER BY id")]
             for table in ("deliveries", "switches"):
@@ -249,18 +250,25 @@ class Ledger:
         return row.remote_id if row else None
 
     def states_for(self, keys: Iterable[Key]) -> dict[Key, str]:
-        """State of each key that has a row (keys without one are absent), in chunked queries."""
-        wanted = list(dict.fromkeys(tuple(k) for k in keys))
+        """State of each key that has a row; keys without one are absent.
+
+        Batched: one `entry_id IN (...)` query per (account, network) and chunk
+        of sorted ids, so each query walks the primary key in order.
+        """
+        by_lane: dict[tuple[str, str], set[str]] = {}
+        for entry_id, account, network in keys:
+            by_lane.setdefault((account, network), set()).add(entry_id)
         out: dict[Key, str] = {}
         with self._reading("read delivery states") as conn:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start:start + _CHUNK]
-                marks = ",".join(["(?,?,?)"] * len(chunk))
-                params = [part for key in chunk for part in key]
-                for entry_id, account, network, state in conn.execute(
-                    "SELECT entry_id, account, network, state FROM deliveries"
-                    f" WHERE (entry_id, account, network) IN (VALUES {marks})", params):
-                    out[(entry_id, account, network)] = state
+            for (account, network), ids in by_lane.items():
+                ordered = sorted(ids)
+                for start in range(0, len(ordered), _CHUNK):
+                    chunk = ordered[start:start + _CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    for entry_id, state in conn.execute(
+                        f"SELECT entry_id, state FROM deliveries WHERE entry_id IN ({marks})"
+                        " AND account = ? AND network = ?", (*chunk, account, network)):
+                        out[(entry_id, account, network)] = state
         return out
 
     def counts(self) -> dict[str, int]:
@@ -272,7 +280,7 @@ class Ledger:
         return out
 
     def problems(self, limit: int | None = None) -> list[Row]:
-        """Failed, uncertain and missed deliveries and failed switches, newest first.
+        """Failed, uncertain and missed deliveries, and failed or uncertain switches, newest first.
 
         Deliveries are dated by their scheduled instant, switches by their claim.
         """
@@ -281,19 +289,19 @@ class Ledger:
             rows = [_delivery(r) for r in conn.execute(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
                 " WHERE state IN ('failed', 'uncertain', 'missed')"
-                " ORDER BY scheduled DESC, id DESC LIMIT ?", (cap,))]
+                " ORDER BY scheduled DESC, entry_id DESC LIMIT ?", (cap,))]
             rows += [_switch(r) for r in conn.execute(
-                f"SELECT {_SWITCH_COLUMNS} FROM switches WHERE state = 'failed'"
+                f"SELECT {_SWITCH_COLUMNS} FROM switches WHERE state IN ('failed', 'uncertain')"
                 " ORDER BY at DESC, id DESC LIMIT ?", (cap,))]
         rows.sort(key=lambda r: r.scheduled or r.claimed_at, reverse=True)
         return rows if limit is None else rows[:limit]
 
     def last_posted(self) -> Row | None:
-        """The posted delivery claimed last (i.e. the latest publication), or None."""
+        """The delivery posted last (latest settled_at), or None."""
         with self._reading("read the last posted entry") as conn:
             found = conn.execute(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = 'posted'"
-                " ORDER BY id DESC LIMIT 1").fetchone()
+                " ORDER BY settled_at DESC LIMIT 1").fetchone()
         return _delivery(found) if found else None
 
     def resolve(self, entry_id: str, *, posted: bool, remote_id: str | None = None,
@@ -310,7 +318,8 @@ class Ledger:
         args = (entry_id, network) if network else (entry_id,)
         with self._writing(f"resolve {entry_id}") as conn:
             found = [_delivery(r) for r in conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE {where} ORDER BY id", args)]
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE {where}"
+                " ORDER BY account, network", args)]
             if not found:
                 on = f" on {network}" if network else ""
                 raise LedgerError(f"ledger {self.path}: entry {entry_id} has no uncertain delivery{on}")
@@ -477,9 +486,12 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("BEGIN IMMEDIATE")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     _check_version(version, path)
-    for step in MIGRATIONS[version:]:
-        for statement in step:
-            conn.execute(statement)
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        try:
+            for statement in step:
+                conn.execute(statement)
+        except sqlite3.Error as exc:
+            raise _failure(path, f"cannot migrate to schema version {number}", exc) from exc
     conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
     conn.execute("COMMIT")
 

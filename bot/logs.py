@@ -61,6 +61,11 @@ def setup(env: Mapping[str, str], stream=None, level=logging.INFO) -> logging.Lo
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    # APScheduler's own warnings go through the same handler (no tracebacks, secrets masked)
+    scheduler = logging.getLogger("apscheduler")
+    scheduler.handlers[:] = [handler]
+    scheduler.setLevel(logging.WARNING)
+    scheduler.propagate = False
     return logger
 
 

@@ -17,9 +17,10 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -40,6 +41,7 @@ log = logging.getLogger(LOGGER)
 DEFAULT_LEDGER = "state/ledger.sqlite3"
 WATCHDOG_SECONDS = 30
 STOP_DEADLINE = 8.0  # seconds to let in-flight calls finish on SIGTERM
+RETRY_TICK = 5  # seconds before a tick that failed (ledger unavailable) is tried again
 MANY = 20  # more missed entries than this at once are logged as one summary line
 
 
@@ -121,6 +123,9 @@ class Service:
         )
         self._lock = threading.RLock()
         self._seen: set[Key] = set()
+        self._job = None
+        self._arms = 0
+        self._announced = False
         self._install(timeline)
         self._make_lanes()
         self._correct_personas()
@@ -243,15 +248,19 @@ class Service:
         """Hand every due delivery to its lane; record the too-late ones missed; re-arm."""
         with self._lock:
             now = self.clock()
-            due = []
             items = self.items
-            while self.cursor < len(items) and items[self.cursor].instant <= now:
-                item = items[self.cursor]
-                self.cursor += 1
-                if item.key not in self._seen:
-                    due.append(item)
-            if due:
-                self._hand_out(due, now)
+            end = self.cursor
+            while end < len(items) and items[end].instant <= now:
+                end += 1
+            due = [item for item in items[self.cursor:end] if item.key not in self._seen]
+            try:
+                if due:
+                    self._hand_out(due, now)
+            except BotError as exc:  # the ledger cannot be read or written: try again soon
+                log.error("tick-failed %s", fields(reason=str(exc), retry_s=RETRY_TICK))
+                self._arm(retry=now + timedelta(seconds=RETRY_TICK))
+                return
+            self.cursor = end
             self._arm()
 
     def _hand_out(self, due: list[Delivery], now: datetime) -> None:
@@ -284,24 +293,27 @@ class Service:
             if d.entry.storm:
                 self.lanes[(d.key.account, d.key.network)].put_switch(d.event.persona, d.key.entry_id)
 
-    def _arm(self) -> None:
+    def _arm(self, retry: datetime | None = None) -> None:
+        """One "next due" job, with a fresh id each time (or a retry after a failed tick)."""
         if self.stop_event.is_set():
             return
-        self._arms = getattr(self, "_arms", 0) + 1
-        previous = getattr(self, "_job", None)
-        if previous is not None:
+        self._arms += 1
+        if self._job is not None:
             try:
-                previous.remove()
-            except Exception:  # already fired and gone
+                self._job.remove()
+            except JobLookupError:  # it fired and is gone
                 pass
             self._job = None
-        if self.cursor < len(self.items):
+        when = retry
+        if when is None and self.cursor < len(self.items):
             nxt = self.items[self.cursor]
-            self._job = self.scheduler.add_job(
-                self.tick, DateTrigger(run_date=nxt.instant, timezone=UTC), id=f"next-{self._arms}", misfire_grace_time=None)
-            if not getattr(self, "_announced", False):
+            when = nxt.instant
+            if not self._announced:
                 self._announced = True
                 log.info("armed %s", fields(entry=nxt.key.entry_id, account=nxt.key.account, platform=nxt.key.network, due=nxt.instant.isoformat()))
+        if when is not None:
+            self._job = self.scheduler.add_job(
+                self.tick, DateTrigger(run_date=when, timezone=UTC), id=f"next-{self._arms}", misfire_grace_time=None)
 
     # -- reload --------------------------------------------------------------
 
