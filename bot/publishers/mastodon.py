@@ -123,9 +123,9 @@ class MastodonPublisher(Publisher):
 
     def publish(self, post: OutgoingPost) -> str:
         media_ids = [self._upload(item) for item in post.media]
-        key = post.idempotency_key or derive_idempotency_key(
-            post.entry_id, post.account, post.network or self.name
-        )
+        key = post.idempotency_key
+        if not (key and key.isascii() and key.isprintable()):  # an HTTP header: ASCII only
+            key = derive_idempotency_key(post.entry_id, post.account, post.network or self.name)
         status = self._call(
             f"posting {post.entry_id}",
             lambda: self._api.status_post(
