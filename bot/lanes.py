@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.errors import LedgerError, ProfileRefused, PublishError, RateLimited, RejectedError, TransientError, UncertainError
+from bot.errors import LedgerError, PublishError, RateLimited, RejectedError, TransientError, UncertainError
 from bot.logs import LOGGER, fields
 from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher
 from bot.schedule import Delivery
@@ -170,25 +170,25 @@ class Lane:
         if last is not None and last.persona == persona_key and last.state in ("posted", "claimed"):
             return None  # already worn (a start-up correction got there first)
         persona = self.ctx.persona(persona_key)
+        switch_id = ledger.claim_switch(self.account, self.network, persona_key, entry_id, now=self.ctx.clock())
         attempt = 0
-        while True:
-            switch_id = ledger.claim_switch(self.account, self.network, persona_key, entry_id, now=self.ctx.clock())
+        while True:  # one ledger row for the switch, however many attempts it takes
             self.in_flight = ("switch", switch_id)
             try:
                 self.publisher.switch_persona(persona)
-            except ProfileRefused as exc:
-                return self._switch_settled(switch_id, "failed", persona_key, entry_id, str(exc), logging.ERROR)
-            except RejectedError as exc:
+            except RejectedError as exc:  # ProfileRefused included: logged loudly, posting goes on
                 return self._switch_settled(switch_id, "failed", persona_key, entry_id, str(exc), logging.ERROR)
             except TransientError as exc:
-                ledger.settle_switch(switch_id, "failed", now=self.ctx.clock(), reason=f"retrying: {exc}")
+                self.in_flight = None
                 wait = self.ctx.policy.wait(attempt, exc)
                 attempt += 1
-                if attempt > self.ctx.policy.retries or self.ctx.stop.wait(wait):
-                    log.error("switch-failed %s", fields(account=self.account, platform=self.network, persona=persona_key, entry=entry_id, reason=str(exc)))
-                    return "failed"
+                if attempt > self.ctx.policy.retries:
+                    return self._switch_settled(switch_id, "failed", persona_key, entry_id, f"gave up after {attempt} attempts: {exc}", logging.ERROR)
+                log.warning("switch-retry %s", fields(account=self.account, platform=self.network, persona=persona_key, attempt=attempt, wait_s=f"{wait:.1f}", reason=str(exc)))
+                if self.ctx.stop.wait(wait):
+                    return self._switch_settled(switch_id, "failed", persona_key, entry_id, f"stopped while retrying: {exc}", logging.ERROR)
                 continue
-            except (UncertainError, PublishError, Exception) as exc:
+            except Exception as exc:  # UncertainError, or a publisher bug: it may have happened
                 reason = str(exc) if isinstance(exc, PublishError) else f"{type(exc).__name__}: {exc}"
                 return self._switch_settled(switch_id, "uncertain", persona_key, entry_id, reason, logging.ERROR)
             finally:

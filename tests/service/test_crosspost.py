@@ -346,11 +346,10 @@ def test_one_network_failing_leaves_the_others_on_time(tmp_path, fault):
             assert all(r.idempotency_key for r in attempts)
 
         # the storm: X and Bluesky switched; Mastodon's switch recorded failed, posting went on
-        if fault == "500":  # each attempt has its row; the last one says it gave up
+        if fault == "500":  # one row for the switch, however many attempts; it says it gave up
             attempts = [r for r in switch_rows(ledger) if r[4] == "штурм" and r[1] == "mastodon"]
-            assert [r[3] for r in attempts] == ["failed"] * 3
-            reasons = [r[5] for r in attempts]
-            assert reasons[0].startswith("retrying: ") and reasons[-1].startswith("gave up after 3 attempts: ")
+            assert [r[3] for r in attempts] == ["failed"]
+            assert attempts[0][5].startswith("gave up after 3 attempts: ")
         storm = {n: s for a, n, p, s, e, _ in switch_rows(ledger) if e == "штурм"}
         assert storm == {"x": "posted", "bluesky": "posted", "mastodon": "failed"}
         assert nets.bluesky["paper"].records[(PROFILE, "self")][1]["displayName"] == "Stormed Times"
@@ -359,5 +358,5 @@ def test_one_network_failing_leaves_the_others_on_time(tmp_path, fault):
         assert (status["posted"], status["failed"], status["pending"]) == (2 * len(ORDER), len(ORDER), 0)
         problems = [(p["kind"], p["platform"], p["state"]) for p in status["problems"]]
         assert problems.count(("delivery", "mastodon", "failed")) == len(ORDER)
-        assert ("switch", "mastodon", "failed") in problems
+        assert problems.count(("switch", "mastodon", "failed")) == 1
         assert all(p["platform"] == "mastodon" for p in status["problems"])
