@@ -358,5 +358,5 @@ def test_one_network_failing_leaves_the_others_on_time(tmp_path, fault):
         assert (status["posted"], status["failed"], status["pending"]) == (2 * len(ORDER), len(ORDER), 0)
         problems = [(p["kind"], p["platform"], p["state"]) for p in status["problems"]]
         assert problems.count(("delivery", "mastodon", "failed")) == len(ORDER)
-        assert problems.count(("switch", "mastodon", "failed")) == 1
+        assert ("switch", "mastodon", "failed") in problems
         assert all(p["platform"] == "mastodon" for p in status["problems"])

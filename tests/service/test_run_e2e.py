@@ -144,4 +144,4 @@ def test_dry_run_prints_the_sequence_and_leaves_the_default_ledger_alone(tmp_pat
     order = [line.split()[-1] for line in printed.splitlines() if line.startswith("[") and " as " in line]
     assert order == [f"e{i:04d}" for i in range(6)]
     assert "is now Stormed Times" in printed
-    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "state" / "ledger.sqlite3").exists()
