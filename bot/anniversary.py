@@ -30,9 +30,15 @@ def is_julian_leap(year: int) -> bool:
 def valid_date(year: int, month: int, day: int, calendar: str) -> bool:
     if not (1 <= month <= 12 and day >= 1 and 1 <= year <= 9999):
         return False
-    if calendar == "julian" and month == 2:
-        return day <= (29 if is_julian_leap(year) else 28)
-    return day <= _calendar.monthrange(year, month)[1]
+    if calendar != "julian":
+        return day <= _calendar.monthrange(year, month)[1]
+    if day > ((29 if is_julian_leap(year) else 28) if month == 2 else _calendar.monthrange(year, month)[1]):
+        return False
+    try:  # Julian 0001-01-01 and -02 fall before Gregorian year 1, the end of Julian 9999 after 9999
+        julian_to_gregorian(year, month, day)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
 def julian_to_gregorian(year: int, month: int, day: int) -> date:
@@ -89,13 +95,19 @@ def replay_instant(moment: datetime, years_later: int, zone: ZoneInfo) -> dateti
 def default_years_later(last: datetime, zone: ZoneInfo, now: datetime) -> int:
     """The smallest N >= 1 that puts the replay of `last` (naive Gregorian) after `now`."""
     n = max(1, now.year - last.year - 1)
-    while replay_instant(last, n, zone) <= now:
+    while True:
+        try:
+            if replay_instant(last, n, zone) > now:
+                return n
+        except (ValueError, OverflowError):
+            return n  # past year 9999: the timeline reports those entries as out of range
         n += 1
-    return n
 
 
 def parse_time(text: str) -> time | None:
     """HH:MM or HH:MM:SS to a time, or None when it is not one."""
+    if not text.isascii():  # str.isdigit() accepts "²", which int() refuses
+        return None
     parts = text.split(":")
     if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) == 2 for p in parts[1:]):
         return None

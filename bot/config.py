@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.anniversary import CALENDARS
 from bot.diagnostics import Diagnostic, error
-from bot.yamlsource import SourceProblem, YMap, decode, parse
+from bot.yamlsource import SourceProblem, YMap, decode, parse, read_source
 
 ACCOUNT_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 FEED_KEYS = ("title", "description", "timezone", "calendar", "replay_timezone", "years_later", "accounts", "personas")
@@ -24,9 +24,29 @@ VISIBILITIES = ("public", "unlisted", "private", "direct")
 EXTRAS = {"mastodon": ("mastodon", "mastodon"), "bluesky": ("atproto", "bluesky")}
 
 
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+def _installed(module: str) -> bool:
+    """Whether `module` can be found (an import hook may raise instead of saying no)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def did_you_mean(word, choices) -> str:
+    if not isinstance(word, str):
+        return ""  # never str() a list or mapping: with YAML aliases it can be exponentially large
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def show(value) -> str:
+    """A value for a message, short and bounded (a list or mapping is named, never printed)."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +120,13 @@ def load_config(path: Path, display: str, platforms: list[str] | None = None) ->
     """Read and validate feed.yaml; None when it is unusable (the diagnostics say why)."""
     out: list[Diagnostic] = []
     try:
-        data = path.read_bytes()
+        data = read_source(path)
     except FileNotFoundError:
         return None, [error(display, 1, "feed.yaml is missing: every feed folder needs one (title, timezone, accounts, personas)")]
     except OSError as exc:
         return None, [error(display, 1, f"cannot read feed.yaml: {exc.strerror}")]
+    except SourceProblem as exc:
+        return None, [error(display, exc.line, exc.message)]
     try:
         doc = parse(decode(data))
     except SourceProblem as exc:
@@ -133,15 +155,15 @@ def load_config(path: Path, display: str, platforms: list[str] | None = None) ->
     if timezone is None:
         out.append(error(display, doc.line, "feed.yaml needs 'timezone' (an IANA zone such as Europe/Moscow)"))
     elif not valid_zone(timezone):
-        out.append(error(display, line("timezone"), f"unknown time zone {timezone!r} (use an IANA name such as Europe/Moscow)"))
+        out.append(error(display, line("timezone"), f"unknown time zone {show(timezone)} (use an IANA name such as Europe/Moscow)"))
         timezone = None
     replay_timezone = doc.get("replay_timezone", timezone)
     if "replay_timezone" in doc and not valid_zone(replay_timezone):
-        out.append(error(display, line("replay_timezone"), f"unknown time zone {replay_timezone!r} in replay_timezone"))
+        out.append(error(display, line("replay_timezone"), f"unknown time zone {show(replay_timezone)} in replay_timezone"))
         replay_timezone = None
     calendar = doc.get("calendar", "gregorian")
     if calendar not in CALENDARS:
-        out.append(error(display, line("calendar") or doc.line, f"unknown calendar {calendar!r} (use gregorian or julian){did_you_mean(calendar, CALENDARS)}"))
+        out.append(error(display, line("calendar") or doc.line, f"unknown calendar {show(calendar)} (use gregorian or julian){did_you_mean(calendar, CALENDARS)}"))
         calendar = None
     years_later = doc.get("years_later")
     if years_later is not None and (type(years_later) is not int or not 1 <= years_later <= 5000):
@@ -224,7 +246,7 @@ def _accounts(doc: YMap, display: str, personas, platforms: list[str], out: list
         if persona is None:
             out.append(error(display, at, f"account {key!r} needs a 'persona'"))
         elif not isinstance(persona, str) or persona not in personas:
-            out.append(error(display, spec.key_lines["persona"], f"account {key!r} wears unknown persona {persona!r}{did_you_mean(persona, personas)}"))
+            out.append(error(display, spec.key_lines["persona"], f"account {key!r} wears unknown persona {show(persona)}{did_you_mean(persona, personas)}"))
             persona = None
         options = {}
         if "visibility" in spec:
@@ -257,7 +279,7 @@ def _platforms(spec: YMap, key: str, at: int, display: str, known: list[str], ou
     for name in names:
         if name not in known:
             out.append(error(display, line, f"unknown platform {name!r} for account {key!r} (installed: {', '.join(known)}){did_you_mean(name, known)}"))
-        elif name in EXTRAS and importlib.util.find_spec(EXTRAS[name][0]) is None:
+        elif name in EXTRAS and not _installed(EXTRAS[name][0]):
             extra = EXTRAS[name][1]
             out.append(error(display, line, f"platform {name!r} needs its extra: pip install 'anniversary-bot[{extra}]'"))
         elif name in good:

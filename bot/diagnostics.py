@@ -17,7 +17,9 @@ class Diagnostic:
 
     def __str__(self) -> str:
         message = " ".join(self.message.split())  # always one line
-        return f"{self.path}:{self.line}: {self.severity}: {message}"
+        text = f"{self.path}:{self.line}: {self.severity}: {message}"
+        # a file name that is not UTF-8 arrives with surrogates, which no UTF-8 stream can print
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
     @property
     def is_error(self) -> bool:

@@ -9,12 +9,14 @@ replies, storms) live in `bot.timeline`.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import FeedConfig, load_config
 from bot.diagnostics import Diagnostic, error, warning
 from bot.postfile import Entry, FileContext, FileResult, parse_post_file
+from bot.yamlsource import SourceProblem, read_source
 
 FEED_FILE = "feed.yaml"
 SUFFIXES = (".yaml", ".yml")
@@ -82,9 +84,11 @@ def load_feed(root: Path | str, display_root: str | None = None, *, parse_files=
 
 def read_and_parse(root: Path, display: str, relative: str, context: FileContext) -> FileResult:
     try:
-        data = (root / relative).read_bytes()
+        data = read_source(root / relative)
     except OSError as exc:
         return FileResult([], [error(display, 1, f"cannot read file: {exc.strerror}")])
+    except SourceProblem as exc:
+        return FileResult([], [error(display, exc.line, exc.message)])
     return parse_post_file(data, display, context)
 
 
@@ -104,12 +108,21 @@ def inside(root: Path, relative: str) -> Path | None:
 
 
 def media_problem(root: Path, relative: str) -> str | None:
-    target = inside(root, relative)
+    if "\0" in relative:
+        return f"media path {relative!r} contains a NUL character"
+    try:
+        target = inside(root, relative)
+    except (OSError, RuntimeError):  # a symlink loop is a RuntimeError before Python 3.13
+        return f"media {relative!r} cannot be resolved (a symlink loop?)"
     if target is None:
         return f"media {relative!r} is outside the feed folder"
-    if not target.exists():
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
         return f"media file {relative!r} not found"
-    if not target.is_file():
+    except OSError as exc:  # a name too long, a file inside a file...
+        return f"media {relative!r} cannot be read: {exc.strerror}"
+    if not stat.S_ISREG(mode):
         return f"media {relative!r} is not a regular file"
     return None
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.anniversary import parse_time, to_gregorian, valid_date
-from bot.config import did_you_mean
+from bot.config import did_you_mean, show as _show
 from bot.diagnostics import Diagnostic, error, warning
 from bot.textlength import limit, weighted_length
 from bot.yamlsource import SourceProblem, YList, YMap, decode, parse
@@ -138,11 +138,6 @@ def _date(mapping: YMap, key: str, display: str, calendar: str, out) -> tuple[in
     return y, m, d
 
 
-def _show(value) -> str:
-    text = repr(value) if isinstance(value, str) else type(value).__name__ if isinstance(value, (dict, list)) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _entry(item: YMap, position, file_date, display, context: FileContext, accounts, out) -> Entry | str | None:
     """The entry, or when it has errors its id (if known) so replies to it are not reported again."""
     line = item.line
@@ -211,7 +206,7 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
             if cap is not None and length > cap:
                 out.append(error(display, lines["text"], f"text is {length} characters on {platform}, over its limit of {cap}"))
 
-    if any(d.is_error for d in out[bad:]):
+    if date is None or any(d.is_error for d in out[bad:]):  # no date: the file's is wrong, reported once
         if isinstance(entry_id, str):
             return entry_id
         if date and clock and account:

@@ -14,6 +14,9 @@ nothing to build.
 
 from __future__ import annotations
 
+import os
+import stat
+
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
@@ -21,7 +24,7 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
-MAX_NODES = 500_000
+MAX_NODES = 250_000  # about 30,000 entries in one file; bounds memory well under 200 MB
 
 _TAG = "tag:yaml.org,2002:"
 _constructor = SafeConstructor()
@@ -46,6 +49,21 @@ class YList(list):
     __slots__ = ("line", "item_lines")
 
 
+def read_source(path) -> bytes:
+    """The bytes of a feed file; SourceProblem (line 1) when it is not a regular file or
+    is over MAX_BYTES. Never reads more than MAX_BYTES + 1 bytes (a 5 GB file or a
+    symlink to /dev/zero costs nothing). OSError (e.g. missing) passes through."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceProblem(1, "not a regular file")
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        size = max(info.st_size, len(data))
+        raise SourceProblem(1, f"file is {size / 1048576:.1f} MB, over the {MAX_BYTES // 1048576} MB limit")
+    return data
+
+
 def decode(data: bytes) -> str:
     """Bytes of a feed file to text, or SourceProblem (line 1) saying why not."""
     if len(data) > MAX_BYTES:
@@ -63,6 +81,8 @@ def decode(data: bytes) -> str:
 def parse(text: str):
     """YAML text to values with lines; an empty document gives None."""
     try:
+        if len(text) > MAX_NODES // 2:  # about one node per character at most: shorter texts are within bounds
+            _bounded(text)
         node = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -74,6 +94,28 @@ def parse(text: str):
     if node is None:
         return None
     return _Walker().value(node, 0)
+
+
+_OPEN = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSE = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+_NODE = _OPEN + (yaml.ScalarEvent, yaml.AliasEvent)
+
+
+def _bounded(text: str) -> None:
+    """Count nodes and depth from the event stream (constant memory) before composing:
+    composing millions of nodes would take gigabytes before the walker could count them."""
+    count = depth = 0
+    for event in yaml.parse(text, Loader=Loader):
+        if isinstance(event, _NODE):
+            count += 1
+            if count > MAX_NODES:
+                raise SourceProblem(event.start_mark.line + 1, f"document has over {MAX_NODES} nodes")
+            if isinstance(event, _OPEN):
+                depth += 1
+                if depth > MAX_DEPTH + 1:
+                    raise SourceProblem(event.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, _CLOSE):
+            depth -= 1
 
 
 class _Walker:
@@ -92,6 +134,8 @@ class _Walker:
             raise SourceProblem(node.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, yaml.ScalarNode):
             return scalar(node)
+        if node.tag not in (_TAG + "seq", _TAG + "map"):  # e.g. !!python/object, !!set, !!omap
+            raise SourceProblem(node.start_mark.line + 1, f"unsupported YAML tag {node.tag!r}")
         if isinstance(node, yaml.SequenceNode):
             out = YList()
             out.line = node.start_mark.line + 1
