@@ -501,7 +501,8 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         raise LedgerError(f"ledger {path}: no such file (nothing has run with this ledger yet?)")
     conn = None
     try:
-        conn = sqlite3.connect(f"file:{quote(os.fspath(path))}?mode=ro", uri=True,
+        flags = "mode=ro" + ("&immutable=1" if _frozen(path) else "")
+        conn = sqlite3.connect(f"file:{quote(os.fspath(path))}?{flags}", uri=True,
                                isolation_level=None, check_same_thread=False, timeout=5.0)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         _check_version(version, path)
@@ -516,6 +517,18 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         if isinstance(exc, sqlite3.Error):
             raise _failure(path, "cannot open", exc) from exc
         raise
+
+
+def _frozen(path: Path) -> bool:
+    """True when nothing can change the file: it sits on a read-only file system with
+    no WAL left to replay. SQLite cannot open such a WAL database read-only (it would
+    have to create the -shm file) unless told it is immutable."""
+    try:
+        readonly = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        wal = Path(f"{path}-wal")
+        return readonly and (not wal.exists() or wal.stat().st_size == 0)
+    except OSError:
+        return False
 
 
 def _check_version(version: int, path: Path) -> None:
