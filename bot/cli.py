@@ -41,10 +41,12 @@ def years_option(f):
 
 
 def load_or_fail(posts: str, years_later: int | None):
+    from bot.cache import ParseCache, cache_folder
     from bot.load import load
 
+    cache = ParseCache(cache_folder(os.environ))
     try:
-        return load(posts, posts, now=clock(), years_later=years_later)
+        return load(posts, posts, now=clock(), years_later=years_later, parse_files=cache.parse_files)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -78,8 +80,9 @@ def cli(ctx: click.Context, posts: str | None, env_file: str | None) -> None:
 @posts_option
 @years_option
 @click.option("--credentials", is_flag=True, help="Also report accounts whose publisher lacks credentials.")
+@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH", help="Warn about posted entries edited since (default: $BOT_LEDGER or ./state/ledger.sqlite3, when it exists).")
 @click.pass_context
-def check(ctx, folder, posts, years_later, credentials):
+def check(ctx, folder, posts, years_later, credentials, ledger):
     """Check the feed and report every problem, one line each."""
     posts = resolve_posts(ctx, posts, folder)
     loaded = load_or_fail(posts, years_later)
@@ -87,6 +90,12 @@ def check(ctx, folder, posts, years_later, credentials):
         from bot.credentials import missing
 
         loaded.diagnostics.extend(missing(loaded.feed.config, os.environ))
+    handle = open_ledger_readonly(ledger)
+    if handle is not None:
+        from bot.status import edited_after_posting
+
+        with handle:
+            loaded.diagnostics.extend(edited_after_posting(loaded.feed.entries, handle.posted_hashes()))
     echo_diagnostics(loaded, err=False, summary=True)
     ctx.exit(0 if loaded.ok else 1)
 
@@ -137,7 +146,7 @@ def chosen(loaded, start: str | None, end: str | None, accounts):
 @click.pass_context
 def preview(ctx, posts, years_later, start, end, accounts, fmt, out, serve, port):
     """Show the feed as it will go out."""
-    from bot.preview import json_lines, text_lines
+    from bot.preview import json_lines, text_lines, write_lines
 
     posts = resolve_posts(ctx, posts)
     if out and (serve or fmt != "html"):
@@ -172,9 +181,7 @@ def preview(ctx, posts, years_later, start, end, accounts, fmt, out, serve, port
         return
     if fmt == "json":
         platforms = {key: account.platforms for key, account in config.accounts.items()}
-        out = sys.stdout
-        for line in json_lines(events, timeline, platforms):
-            out.write(line + "\n")
+        write_lines(sys.stdout, json_lines(events, timeline, platforms))
         return
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     style = click.style if color else (lambda text, **_: text)

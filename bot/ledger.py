@@ -399,6 +399,12 @@ class Ledger:
                 " ON CONFLICT (entry_id, account, network) DO NOTHING", params)
             return conn.total_changes - before
 
+    def posted_hashes(self) -> dict[str, str]:
+        """Text hash of every posted entry (any account or network), by entry id."""
+        with self._reading("read the posted entries") as conn:
+            return dict(conn.execute(
+                "SELECT entry_id, text_hash FROM deliveries WHERE state = 'posted' AND text_hash IS NOT NULL"))
+
     def last_switch(self, account: str, network: str) -> Row | None:
         """The account's last persona switch on that network, in any state, or None."""
         with self._reading(f"read the last switch of {account} on {network}") as conn:

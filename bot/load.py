@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +63,23 @@ def resolve_years_later(option: int | None, env: Mapping[str, str], feed: Feed, 
     return default_years_later(last, feed.config.replay_zone, now)
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a feed's many objects are built.
+
+    Building 100,000 entries makes it run hundreds of full passes over objects
+    that are all alive (it roughly doubles the time). Reference counting still
+    frees what is dropped; the rare cycle (a YAML alias inside itself) is
+    collected once the collector runs again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def sort_key(feed: Feed):
     first = feed.display("feed.yaml")
     return lambda d: (d.path != first, d.path, d.line)
@@ -76,13 +95,14 @@ def load(
     parse_files=None,
 ) -> Loaded:
     env = os.environ if env is None else env
-    feed = load_feed(posts, display, parse_files=parse_files)
-    diagnostics = list(feed.diagnostics)
-    timeline = None
-    if feed.config is not None:
-        n = resolve_years_later(years_later, env, feed, now)
-        daily = env_int(env, "BOT_DAILY_LIMIT", DEFAULT_DAILY_LIMIT, minimum=1)
-        timeline = build(feed, n or 1, daily_limit=daily)
-        diagnostics.extend(timeline.diagnostics)
+    with paused_gc():
+        feed = load_feed(posts, display, parse_files=parse_files)
+        diagnostics = list(feed.diagnostics)
+        timeline = None
+        if feed.config is not None:
+            n = resolve_years_later(years_later, env, feed, now)
+            daily = env_int(env, "BOT_DAILY_LIMIT", DEFAULT_DAILY_LIMIT, minimum=1)
+            timeline = build(feed, n or 1, daily_limit=daily)
+            diagnostics.extend(timeline.diagnostics)
     diagnostics.sort(key=sort_key(feed))
     return Loaded(feed, timeline, diagnostics)

@@ -41,9 +41,24 @@ def as_json(event: Event, timeline: Timeline, platforms: dict[str, tuple[str, ..
     }
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False), built once
+
+
 def json_lines(events: list[Event], timeline: Timeline, platforms) -> Iterable[str]:
     for event in events:
-        yield json.dumps(as_json(event, timeline, platforms), ensure_ascii=False)
+        yield _encode(as_json(event, timeline, platforms))
+
+
+def write_lines(out, lines: Iterable[str], batch: int = 1000) -> None:
+    """Write each line and a newline, `batch` lines per write (100,000 small writes are slow)."""
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == batch:
+            out.write("\n".join(chunk) + "\n")
+            chunk.clear()
+    if chunk:
+        out.write("\n".join(chunk) + "\n")
 
 
 def text_lines(events: list[Event], timeline: Timeline, personas, style=lambda text, **_: text) -> Iterable[str]:

@@ -10,6 +10,7 @@ with a row are never handed out again, and those too late are recorded missed.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -29,7 +30,8 @@ from bot import publishers
 from bot.errors import BotError, ConfigError, LedgerError
 from bot.ledger import Ledger
 from bot.lanes import Context, Lane, Policy
-from bot.load import DEFAULT_DAILY_LIMIT, env_int
+from bot.cache import ParseCache, cache_folder
+from bot.load import DEFAULT_DAILY_LIMIT, env_int, paused_gc
 from bot.logs import LOGGER, fields
 from bot.anniversary import default_years_later
 from bot.publishers.base import AccountSettings, Persona
@@ -86,12 +88,15 @@ class Service:
             retries=env_int(env, "BOT_RETRIES", 5),
             backoff=float(env.get("BOT_BACKOFF", "1") or 1),
         )
-        self.source = FeedSource(opts.posts, opts.display, self._report, daily_limit=env_int(env, "BOT_DAILY_LIMIT", DEFAULT_DAILY_LIMIT, 1))
-        if not self.source.load():
-            raise ConfigError("feed.yaml is unusable (see above): nothing to run")
-        config = self.source.config
-        self.years_later = self._years_later()
-        timeline = self.source.timeline(self.years_later)
+        cache = ParseCache(cache_folder(env, opts.ledger), progress=False)
+        self.source = FeedSource(opts.posts, opts.display, self._report, parse_files=cache.parse_files,
+                                 daily_limit=env_int(env, "BOT_DAILY_LIMIT", DEFAULT_DAILY_LIMIT, 1))
+        with paused_gc():
+            if not self.source.load():
+                raise ConfigError("feed.yaml is unusable (see above): nothing to run")
+            config = self.source.config
+            self.years_later = self._years_later()
+            timeline = self.source.timeline(self.years_later)
         zone = timeline.zone
         unknown = [a for a in opts.accounts if a not in config.accounts]
         if unknown:
@@ -126,7 +131,8 @@ class Service:
         self._job = None
         self._arms = 0
         self._announced = False
-        self._install(timeline)
+        with paused_gc():
+            self._install(timeline)
         self._make_lanes()
         self._correct_personas()
         self.scheduler = BackgroundScheduler(timezone=UTC)
@@ -137,6 +143,7 @@ class Service:
             years_later=self.years_later, ledger=str(self.ledger.path), dry_run=opts.dry_run or None,
             rehearsal=f"x{self.rehearsal.speed:g} from {self.rehearsal.start_at.isoformat()}" if self.rehearsal else None))
         self.tick()
+        gc.freeze()  # the feed lives as long as the service: keep it out of every later GC pass
         if opts.watch:
             self.watcher = threading.Thread(target=self._watch, name="watcher", daemon=True)
             self.watcher.start()
@@ -238,8 +245,9 @@ class Service:
             if lane is None or persona is None:
                 continue
             last = self.ledger.last_switch(slot.account, slot.network)
-            if last is not None and last.persona == persona:
+            if last is not None and last.persona == persona and last.state != "uncertain":
                 continue  # worn, or tried once already (a refused switch is not retried at every start)
+            # an uncertain switch (cut short by a crash) is made again: profile updates are idempotent
             lane.put_switch(persona)
 
     # -- the timer -----------------------------------------------------------
@@ -265,20 +273,21 @@ class Service:
 
     def _hand_out(self, due: list[Delivery], now: datetime) -> None:
         known = self.ledger.states_for([d.key for d in due])
-        stale = []
+        stale, fresh = [], []
         for item in due:
-            self._seen.add(item.key)
-            if item.key in known:
-                continue
             lane = self.lanes.get((item.key.account, item.key.network))
-            if lane is None:
-                continue
-            if (now - item.instant).total_seconds() > self.policy.grace:
+            if item.key in known or lane is None:
+                self._seen.add(item.key)
+            elif (now - item.instant).total_seconds() > self.policy.grace:
                 stale.append(item)
             else:
-                lane.put(item)
-        if stale:
+                fresh.append((item, lane))
+        if stale:  # first: a missed storm's persona switch must reach its lane before the later deliveries
             self._record_missed(stale, now)
+            self._seen.update(d.key for d in stale)
+        for item, lane in fresh:
+            self._seen.add(item.key)
+            lane.put(item)
 
     def _record_missed(self, stale: list[Delivery], now: datetime) -> None:
         grace = self.policy.grace
@@ -338,12 +347,14 @@ class Service:
             log.error("watch-failed %s", fields(reason=f"{type(exc).__name__}: {exc}"))
 
     def reload(self, paths) -> None:
-        self.source.changed(paths)
-        timeline = self.source.timeline(self.years_later)
-        self._install(timeline)
+        with paused_gc():
+            self.source.changed(paths)
+            timeline = self.source.timeline(self.years_later)
+            self._install(timeline)
         self._announced = False
         log.info("reloaded %s", fields(files=len(paths), entries=len(timeline.events), deliveries=len(self.items)))
         self.tick()
+        gc.freeze()
 
     # -- stop ----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.config import FeedConfig, load_config
 from bot.diagnostics import Diagnostic
-from bot.feed import FEED_FILE, Feed, check_media, post_files, read_and_parse
+from bot.feed import FEED_FILE, Feed, check_media, parse_sequential, post_files, read_and_parse
 from bot.postfile import FileContext, FileResult
 from bot.timeline import Timeline, build
 
@@ -22,11 +22,13 @@ Report = Callable[[list[Diagnostic]], None]
 
 
 class FeedSource:
-    def __init__(self, root: Path, display: str, report: Report, *, daily_limit: int = 17) -> None:
+    def __init__(self, root: Path, display: str, report: Report, *, daily_limit: int = 17, parse_files=None) -> None:
         self.root = Path(root)
         self.display_root = display
         self.report = report
         self.daily_limit = daily_limit
+        self.parse_files = parse_files or parse_sequential  # for the full reads (the parse cache plugs in)
+        self._instants: dict = {}  # replay instants kept between timelines (see timeline.build)
         self.config: FeedConfig | None = None
         self.results: dict[str, FileResult] = {}
         self._reported: dict[str, tuple[str, ...]] = {}
@@ -52,9 +54,14 @@ class FeedSource:
         if config is None:
             return False
         self.config = config
+        relatives = post_files(self.root)
+        for relative in relatives:
+            self._seen[relative] = self._stat(relative)
+        results = self.parse_files(Feed(self.root, self.display_root, config), FileContext.of(config), relatives)
         self.results = {}
-        for relative in post_files(self.root):
-            self._read(relative, initial=True)
+        for relative, result in zip(relatives, results):
+            self._say(relative, result.diagnostics)
+            self.results[relative] = result
         return True
 
     def _stat(self, relative: str) -> tuple[int, int] | None:
@@ -116,7 +123,7 @@ class FeedSource:
 
     def timeline(self, years_later: int) -> Timeline:
         feed = self.feed()
-        timeline = build(feed, years_later, daily_limit=self.daily_limit)
+        timeline = build(feed, years_later, daily_limit=self.daily_limit, instants=self._instants)
         fresh = [d for d in feed.diagnostics + timeline.diagnostics if d.is_error and str(d) not in self._reported_feed]
         self._reported_feed.update(str(d) for d in fresh)
         if fresh:

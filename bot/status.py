@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.diagnostics import Diagnostic, warning
 from bot.ledger import Ledger
 from bot.schedule import deliveries
 from bot.timeline import Timeline
@@ -61,3 +62,13 @@ def text(data: dict) -> list[str]:
             what = f"switch to {p['persona']}" if p["kind"] == "switch" else p["id"]
             lines.append(f"  {p['state']}: {what} ({p['account']} on {p['platform']}): {p['reason'] or ''}".rstrip(": "))
     return lines
+
+
+def edited_after_posting(entries, posted: dict[str, str]) -> list[Diagnostic]:
+    """A warning for each entry whose text changed after it was posted (it will not go out again)."""
+    out = []
+    for entry in entries:
+        was = posted.get(entry.id)
+        if was is not None and entry.text is not None and was != entry.text_hash:
+            out.append(warning(entry.path, entry.line, f"entry {entry.id!r} was already posted with another text: the edit will not be published"))
+    return out

@@ -1,0 +1,237 @@
+"""The parse cache: hits, misses on edit, corrupt files ignored, fingerprint changes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot import cache as cache_module
+from bot.cache import ParseCache, cache_folder, pack, unpack
+from bot.feed import load_feed, parse_sequential
+
+FEED_YAML = """\
+title: Cache test
+timezone: Europe/London
+accounts:
+  paper: {platform: x, persona: paper-p}
+personas:
+  paper-p: {name: The Paper, bio: Historical reenactment.}
+  special: {name: Special Edition, bio: Historical reenactment.}
+"""
+
+
+def day_file(day: int, text: str = "Morning news") -> str:
+    return (
+        f"date: 1939-09-{day:02d}\nposts:\n"
+        f'  - time: "08:00"\n    account: paper\n    text: "{text} of day {day} https://example.org/{day} 東京 🎉"\n'
+        f'  - time: "09:30"\n    account: paper\n    id: noon-{day}\n    text: "Second post"\n'
+        f'    media:\n      - file: media/missing.png\n        alt: A picture\n'
+        f'  - time: "10:00"\n    account: paper\n    reply_to: noon-{day}\n    storm: special\n'
+        f'  - time: "25:00"\n    account: paper\n    text: "Broken time"\n'
+    )
+
+
+@pytest.fixture
+def feed_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "feed"
+    root.mkdir()
+    (root / "feed.yaml").write_text(FEED_YAML)
+    for day in range(1, 6):
+        (root / f"1939-09-{day:02d}.yaml").write_text(day_file(day))
+    return root
+
+
+class Counting(ParseCache):
+    """A ParseCache that records which files it had to parse."""
+
+    def __init__(self, folder, **kw):
+        super().__init__(folder, workers=1, progress=False, **kw)
+        self.parsed: list[str] = []
+
+    def _parse(self, jobs, context):
+        self.parsed.extend(display.split("/", 1)[1] for _, display in jobs)
+        return super()._parse(jobs, context)
+
+
+def load(root: Path, cache: ParseCache | None, display: str = "feed"):
+    return load_feed(root, display, parse_files=cache.parse_files if cache else None)
+
+
+def same(a, b) -> None:
+    assert a.entries == b.entries
+    assert a.diagnostics == b.diagnostics
+    assert a.broken == b.broken
+
+
+def test_second_run_parses_nothing_and_matches_uncached(feed_dir, tmp_path):
+    plain = load(feed_dir, None)
+    first = Counting(tmp_path / "cache")
+    same(load(feed_dir, first), plain)
+    assert len(first.parsed) == 5
+    second = Counting(tmp_path / "cache")
+    warm = load(feed_dir, second)
+    assert second.parsed == [] and second.hits == 5
+    same(warm, plain)
+    assert any(d.is_error for d in warm.diagnostics), "the broken entry's error comes from the cache too"
+
+
+def test_edit_misses_only_that_file(feed_dir, tmp_path):
+    load(feed_dir, Counting(tmp_path / "cache"))
+    (feed_dir / "1939-09-03.yaml").write_text(day_file(3, "Evening news"))
+    cache = Counting(tmp_path / "cache")
+    feed = load(feed_dir, cache)
+    assert cache.parsed == ["1939-09-03.yaml"]
+    assert any(e.text and e.text.startswith("Evening news") for e in feed.entries)
+    same(feed, load(feed_dir, None))
+
+
+def test_same_size_edit_with_restored_mtime_still_misses(feed_dir, tmp_path):
+    """The content hash is part of the key: size and mtime alone do not decide."""
+    load(feed_dir, Counting(tmp_path / "cache"))
+    path = feed_dir / "1939-09-02.yaml"
+    info = path.stat()
+    path.write_text(day_file(2, "Evening news"))  # same length
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert path.stat().st_size == info.st_size
+    cache = Counting(tmp_path / "cache")
+    feed = load(feed_dir, cache)
+    assert cache.parsed == ["1939-09-02.yaml"]
+    assert any(e.text and e.text.startswith("Evening") for e in feed.entries)
+
+
+def test_corrupt_or_truncated_bucket_is_ignored_and_replaced(feed_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "BUCKETS", 1)  # every file in one bucket
+    folder = tmp_path / "cache"
+    load(feed_dir, Counting(folder))
+    (bucket,) = ParseCache(folder).folder_for(feed_dir).iterdir()
+    blob = bucket.read_bytes()
+    for broken in (blob[: len(blob) // 2], blob[:-10] + b"\xff" * 10, b"garbage", b""):
+        bucket.write_bytes(broken)
+        cache = Counting(folder)
+        same(load(feed_dir, cache), load(feed_dir, None))
+        assert len(cache.parsed) == 5
+        assert bucket.read_bytes() == blob, "rewritten whole"
+
+
+def test_an_edit_rewrites_one_bucket(feed_dir, tmp_path):
+    load(feed_dir, Counting(tmp_path / "cache"))
+    store = ParseCache(tmp_path / "cache").folder_for(feed_dir)
+    before = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
+    (feed_dir / "1939-09-04.yaml").write_text(day_file(4, "Evening news"))
+    load(feed_dir, Counting(tmp_path / "cache"))
+    after = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
+    assert before.keys() == after.keys()
+    assert sum(before[name] != after[name] for name in before) == 1
+
+
+def test_fingerprint_change_invalidates(feed_dir, tmp_path):
+    load(feed_dir, Counting(tmp_path / "cache"))
+    (feed_dir / "feed.yaml").write_text(FEED_YAML.replace("platform: x", "platform: console"))
+    cache = Counting(tmp_path / "cache")
+    feed = load(feed_dir, cache)
+    assert len(cache.parsed) == 5
+    assert {e.lengths[0][0] for e in feed.entries if e.text} == {"console"}
+
+
+def test_deleted_file_drops_out_and_its_entry_is_removed(feed_dir, tmp_path):
+    load(feed_dir, Counting(tmp_path / "cache"))
+    (feed_dir / "1939-09-05.yaml").unlink()
+    cache = Counting(tmp_path / "cache")
+    feed = load(feed_dir, cache)
+    assert cache.parsed == []
+    assert not any(e.path.endswith("1939-09-05.yaml") for e in feed.entries)
+    left = {cache_module._bucket_name(f"1939-09-0{day}.yaml") for day in range(1, 5)}
+    assert {p.name for p in cache.folder_for(feed_dir).iterdir()} == left
+
+
+def test_display_path_is_not_baked_in(feed_dir, tmp_path):
+    load(feed_dir, Counting(tmp_path / "cache"), display="feed")
+    cache = Counting(tmp_path / "cache")
+    feed = load(feed_dir, cache, display="elsewhere/feed")
+    assert cache.parsed == []
+    assert {e.path.split("/")[0] for e in feed.entries} == {"elsewhere"}
+    same(feed, load(feed_dir, None, display="elsewhere/feed"))
+
+
+def test_pool_gives_the_same_results(feed_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "POOL_MIN_FILES", 2)
+    ran = []
+    real = ParseCache._in_pool
+
+    def spy(self, *args):
+        ran.append(result := real(self, *args))
+        return result
+
+    monkeypatch.setattr(ParseCache, "_in_pool", spy)
+    pooled = ParseCache(tmp_path / "cache", workers=2, progress=False)
+    same(load(feed_dir, pooled), load(feed_dir, None))
+    assert pooled.misses == 5
+    assert len(ran) == 1 and ran[0] is not None, "parsed in the pool"
+
+
+def test_unreadable_cache_folder_is_not_fatal(feed_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    same(load(feed_dir, ParseCache(blocker / "cache", workers=1)), load(feed_dir, None))
+
+
+def test_pack_round_trip(feed_dir):
+    feed = load_feed(feed_dir, "feed")
+    results = parse_sequential(feed, _context(feed), ["1939-09-01.yaml"])
+    display = feed.display("1939-09-01.yaml")
+    assert unpack(pack(results[0], display), display) == results[0]
+
+
+def test_cache_folder_defaults_next_to_the_ledger():
+    assert cache_folder({}) == Path("state/cache")
+    assert cache_folder({"BOT_LEDGER": "/var/bot/ledger.sqlite3"}) == Path("/var/bot/cache")
+    assert cache_folder({}, Path("/srv/x/l.sqlite3")) == Path("/srv/x/cache")
+    assert cache_folder({"BOT_CACHE": "/tmp/c", "BOT_LEDGER": "/var/l"}) == Path("/tmp/c")
+
+
+def _context(feed):
+    from bot.postfile import FileContext
+
+    return FileContext.of(feed.config)
+
+
+# -- the progress bar the cache shows on a terminal ------------------------------
+
+
+class FakeTerminal:
+    def __init__(self, tty: bool):
+        self.tty = tty
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_is_silent_off_a_terminal():
+    from bot.progress import Progress
+
+    stream = FakeTerminal(tty=False)
+    with Progress("parsing", 10, stream) as bar:
+        for _ in range(10):
+            bar.advance()
+    assert stream.text == ""
+
+
+def test_progress_draws_on_a_terminal_and_erases_itself():
+    from bot.progress import Progress
+
+    stream = FakeTerminal(tty=True)
+    bar = Progress("parsing", 4, stream)
+    for _ in range(4):
+        bar.advance()
+    assert "parsing [" in stream.text and "4/4 100%" in stream.text
+    bar.close()
+    assert stream.text.endswith("\r") and stream.text.rstrip("\r").endswith(" ")

@@ -1,0 +1,90 @@
+"""Commands that read or settle the ledger: check's edit warning, resolve, status."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from bot.ledger import Ledger
+
+FEED = """title: T
+timezone: UTC
+years_later: 110
+accounts:
+  wire: {platform: console, persona: w}
+personas:
+  w: {name: Wire, bio: Historical reenactment.}
+"""
+POSTS = """date: 1917-11-06
+posts:
+  - time: "10:00"
+    account: wire
+    text: "the original text"
+  - time: "11:00"
+    account: wire
+    text: "second"
+"""
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def bot(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+def feed(tmp_path):
+    root = tmp_path / "posts"
+    root.mkdir()
+    (root / "feed.yaml").write_text(FEED)
+    (root / "day.yaml").write_text(POSTS)
+    return root
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_check_warns_when_a_posted_entry_was_edited(tmp_path):
+    root = feed(tmp_path)
+    ledger = tmp_path / "ledger.sqlite3"
+    with Ledger.open(ledger) as handle:
+        handle.claim("1917-11-06T1000-wire", "wire", "console", scheduled=NOW, now=NOW, text_hash=text_hash("the original text"))
+        handle.settle("1917-11-06T1000-wire", "wire", "console", "posted", now=NOW, remote_id="1")
+    untouched = bot("check", "--posts", "posts", "--ledger", str(ledger), cwd=tmp_path)
+    assert untouched.returncode == 0 and ": warning:" not in untouched.stdout
+
+    (root / "day.yaml").write_text(POSTS.replace("the original text", "an edited text"))
+    edited = bot("check", "--posts", "posts", "--ledger", str(ledger), cwd=tmp_path)
+    assert edited.returncode == 0
+    assert "posts/day.yaml:3: warning: entry '1917-11-06T1000-wire' was already posted with another text" in edited.stdout
+
+
+def test_resolve_settles_an_uncertain_entry_and_status_tells(tmp_path):
+    feed(tmp_path)
+    ledger = tmp_path / "ledger.sqlite3"
+    with Ledger.open(ledger) as handle:
+        handle.claim("1917-11-06T1000-wire", "wire", "console", scheduled=NOW, now=NOW, text_hash=None)
+        assert [r.entry_id for r in handle.recover(NOW)] == ["1917-11-06T1000-wire"]  # died mid-call
+
+    def status():
+        out = bot("status", "--posts", "posts", "--ledger", str(ledger), "--format", "json", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    before = status()
+    assert (before["uncertain"], before["posted"], before["pending"]) == (1, 0, 1)
+    assert before["next"]["id"] == "1917-11-06T1100-wire"
+    assert before["next"]["scheduled"] == "2027-11-06T11:00:00+00:00"
+
+    usage = bot("resolve", "1917-11-06T1000-wire", "--ledger", str(ledger), cwd=tmp_path)
+    assert usage.returncode == 2
+    done = bot("resolve", "1917-11-06T1000-wire", "--posted", "--remote-id", "777", "--ledger", str(ledger), cwd=tmp_path)
+    assert done.returncode == 0 and "posted" in done.stdout
+    after = status()
+    assert (after["uncertain"], after["posted"]) == (0, 1)
+    assert after["last"]["remote_id"] == "777"
+
+    again = bot("resolve", "1917-11-06T1000-wire", "--not-posted", "--ledger", str(ledger), cwd=tmp_path)
+    assert again.returncode == 1 and "no uncertain delivery" in again.stderr and "Traceback" not in again.stderr

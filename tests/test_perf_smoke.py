@@ -1,0 +1,124 @@
+"""bench/perf.py end to end on a small feed: the table is complete, and cached and
+uncached runs agree. Timings are printed by the benchmark, never asserted here."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.anniversary import replay
+from bot.timeline import _plain_instant
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from synth import generate  # noqa: E402
+
+ROWS = (
+    "`bot check`, cold", "`bot check`, warm", "`bot preview --format json`, warm", "`bot run --dry-run`",
+    "service RSS", "service CPU, idle", "reload:", "posting lateness p50", "posting lateness p99",
+    "posting lateness max", "floor:", "cold check / floor",
+)
+NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+@pytest.fixture(scope="module")
+def bench_output(tmp_path_factory) -> str:
+    work = tmp_path_factory.mktemp("perf")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "perf.py"), "--entries", "2000", "--runs", "1", "--idle", "0.5",
+         "--lateness", "20", "--ledger-rows", "20000", "--keep", str(work)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_table_has_every_row_with_numbers(bench_output):
+    rows = [line for line in bench_output.splitlines() if line.startswith("| ") and not line.startswith(("| measurement", "| ---"))]
+    assert len(rows) == len(ROWS)
+    for name, row in zip(ROWS, rows):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[0].startswith(name), row
+        measured = cells[1:4]
+        assert any(NUMBER.match(c) for c in measured), f"no figure in: {row}"
+    assert "Machine:" in bench_output and "cores" in bench_output and "Python" in bench_output
+
+
+def test_bench_reports_cached_and_uncached_identical(bench_output):
+    assert "check output identical: yes; preview JSON identical: yes" in bench_output
+
+
+def run_bot(args, cache: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "BOT_CACHE": str(cache), "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_cached_and_uncached_runs_agree(tmp_path):
+    feed = tmp_path / "feed"
+    generate(feed, 2000)
+    # a cold run (empty cache), a warm one (every file from the cache), and one after an edit
+    check = [run_bot(["check", "feed"], tmp_path / "cache", tmp_path) for _ in range(2)]
+    fresh = run_bot(["check", "feed"], tmp_path / "other-cache", tmp_path)
+    assert check[0].returncode == check[1].returncode == fresh.returncode
+    assert check[0].stdout == check[1].stdout == fresh.stdout
+    assert b"2000 entries" in check[0].stdout
+
+    preview = ["preview", "--posts", "feed", "--format", "json"]
+    cold = run_bot(preview, tmp_path / "preview-cache", tmp_path)
+    warm = run_bot(preview, tmp_path / "preview-cache", tmp_path)
+    assert cold.returncode == 0 and cold.stdout == warm.stdout
+    assert cold.stdout.count(b"\n") == 2000
+
+
+def test_edit_between_cached_runs_shows_up(tmp_path):
+    feed = tmp_path / "feed"
+    generate(feed, 300)
+    first = run_bot(["check", "feed"], tmp_path / "cache", tmp_path)
+    assert first.returncode == 0, first.stdout
+    victim = sorted(feed.rglob("19*.yaml"))[5]
+    victim.write_text(victim.read_text().replace('time: "', 'time: "9', 1))  # an impossible time
+    after = run_bot(["check", "feed"], tmp_path / "cache", tmp_path)
+    uncached = run_bot(["check", "feed"], tmp_path / "fresh", tmp_path)
+    assert after.returncode == 1
+    assert after.stdout == uncached.stdout
+    assert victim.name.encode() in after.stdout
+
+
+# -- the fast paths of the timeline give what the slow ones give ------------------
+
+ZONES = ("Europe/London", "America/New_York", "Australia/Lord_Howe", "UTC", "Asia/Kolkata", "America/Santiago", "Europe/Dublin")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    minutes=st.integers(0, 200 * 365 * 1440),
+    seconds=st.integers(0, 59),
+    years=st.integers(1, 300),
+    zone=st.sampled_from(ZONES),
+)
+def test_plain_instant_is_replay_without_adjustments(minutes, seconds, years, zone):
+    moment = datetime(1800, 1, 1) + timedelta(minutes=minutes, seconds=seconds)
+    tz = ZoneInfo(zone)
+    fast = _plain_instant(moment, years, tz)
+    slow = replay(moment, years, tz)
+    if fast is not None:
+        assert not slow.adjustments
+        assert fast == slow.instant and fast.isoformat() == slow.instant.isoformat()
+    else:
+        assert slow.adjustments or moment.month == 2 and moment.day == 29
+
+
+def test_plain_instant_declines_gaps_and_folds():
+    london = ZoneInfo("Europe/London")
+    assert _plain_instant(datetime(1926, 3, 29, 1, 30), 100, london) is None  # 2026-03-29 01:30: a gap
+    assert _plain_instant(datetime(1926, 10, 25, 1, 30), 100, london) is None  # 2026-10-25 01:30: a fold
+    assert _plain_instant(datetime(1926, 7, 1, 12, 0), 100, london) == replay(datetime(1926, 7, 1, 12, 0), 100, london).instant
