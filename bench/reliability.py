@@ -3,8 +3,10 @@
     .venv/bin/python bench/reliability.py            # full: 55 kills on 300 entries, every fault, whole corpus
     .venv/bin/python bench/reliability.py --quick    # the CI-sized runs
 
-The engines are those of tests/reliability/ (crash, faults, badrun, leaks), so
-the bench and the tests measure the same thing. Peak memory is the largest
+The engines are those of tests/reliability/ (crash, crosscrash, faults, badrun,
+leaks), so the bench and the tests measure the same thing. The crash suite runs
+twice: on X alone, and on a feed cross-posted to x, mastodon and bluesky (row
+"crash (cross-post)", `--only crash-cross`). Peak memory is the largest
 resident size of any `bot` process the suite started. Exit status 1 when a
 figure breaks a promise (a duplicate, a silent loss, a traceback, a leaked
 secret, a problem noted by a suite, or a process over 200 MB).
@@ -23,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from reliability.badrun import MEMORY_LIMIT, run_badinput  # noqa: E402
 from reliability.common import MB, Figures  # noqa: E402
 from reliability.crash import CrashConfig, run_crash  # noqa: E402
+from reliability.crosscrash import CrossConfig, run_crosscrash  # noqa: E402
 from reliability.faults import run_faults  # noqa: E402
 from reliability.leaks import run_leaks  # noqa: E402
 
@@ -48,10 +51,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized runs instead of the full suites")
     parser.add_argument("--seed", type=int, default=1917, help="seed of the crash suite's kill instants")
-    parser.add_argument("--only", choices=["crash", "fault", "bad-input", "secrets"], action="append",
-                        help="run only this suite (repeatable)")
+    parser.add_argument("--only", choices=["crash", "crash-cross", "fault", "bad-input", "secrets"], action="append",
+                        help="run only this suite (repeatable; crash-cross: the crash suite on a cross-posting feed)")
     args = parser.parse_args(argv)
-    wanted = set(args.only or ["crash", "fault", "bad-input", "secrets"])
+    wanted = set(args.only or ["crash", "crash-cross", "fault", "bad-input", "secrets"])
     figures: list[Figures] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bot-reliability-") as tmp:
@@ -66,6 +69,10 @@ def main(argv=None) -> int:
         if "crash" in wanted:
             config = CrashConfig(entries=60, kills=5, gap=0.15, seed=args.seed) if args.quick else CrashConfig(seed=args.seed)
             step("crash", lambda d: run_crash(d, config))
+        if "crash-cross" in wanted:
+            cross = (CrossConfig(entries=40, kills=5, gap=0.25, seed=args.seed) if args.quick
+                     else CrossConfig(seed=args.seed))
+            step("crash-cross", lambda d: run_crosscrash(d, cross))
         if "fault" in wanted:
             step("fault", run_faults)
         if "bad-input" in wanted:

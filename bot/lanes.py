@@ -146,6 +146,8 @@ class Lane:
         now = self.ctx.clock()
         if self._late(delivery, now) > self.ctx.policy.grace:
             self._missed(delivery, now, f"{self._late(delivery, now):.0f} s late, over the grace of {self.ctx.policy.grace:.0f} s")
+            if delivery.entry.storm:  # its persona still changes, once (as for a storm missed at a tick)
+                self.switch(delivery.entry.storm, delivery.entry.id, delivery)
             return
         entry = delivery.entry
         switch_failed = None

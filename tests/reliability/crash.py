@@ -77,7 +77,9 @@ class CrashReport:
 
     @property
     def in_flight_hits(self) -> int:
-        return sum(len(k.claimed) for k in self.kills)
+        """Deliveries left claimed by a kill; one still claimed at the next kill (that run
+        died before recovering it) counts once."""
+        return len({e for k in self.kills for e in k.claimed})
 
     @property
     def silent_losses(self) -> int:

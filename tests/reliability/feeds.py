@@ -1,8 +1,8 @@
 """Synthetic feeds for the reliability suites, written as YAML files in a folder.
 
 Every entry has a unique id and a unique text (so a request at the fake names
-its entry), one X account, and a history instant `minute` minutes after
-1917-11-06 08:00 UTC.
+its entry), one account (on X, or on each of `Spec.platforms`), and a history
+instant `minute` minutes after 1917-11-06 08:00 UTC.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Spec:
     personas: dict[str, str]
     items: list[Item]
     avatars: bool = True  # give every persona an avatar (and the storm ones a banner)
+    platforms: tuple[str, ...] = ("x",)  # every account's networks (several: cross-posting)
 
     def expected_persona(self) -> dict[str, str]:
         """Persona each account wears once the whole feed has played."""
@@ -73,8 +74,9 @@ def write(spec: Spec, root: Path, *, extra_feed_yaml: str = "") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "media").mkdir(exist_ok=True)
     lines = ["title: Reliability", "timezone: UTC", "years_later: 100", "accounts:"]
+    platform = spec.platforms[0] if len(spec.platforms) == 1 else "[" + ", ".join(spec.platforms) + "]"
     for key, persona in spec.accounts.items():
-        lines.append(f"  {key}: {{platform: x, persona: {persona}}}")
+        lines.append(f"  {key}: {{platform: {platform}, persona: {persona}}}")
     lines.append("personas:")
     for key, name in spec.personas.items():
         extra = ""

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from reliability import feeds
-from reliability.common import Bot, actions, base_env, iso_in, ledger_switches, token
+from reliability.common import Bot, HookedX, actions, base_env, iso_at, iso_in, ledger_switches, token
 from reliability.faults import _mount, _umount
 
 PROFILE = "/1.1/account/update_profile.json"
@@ -68,3 +68,60 @@ def test_bot_status_reads_a_ledger_on_a_read_only_filesystem(tmp_path):
         assert '"posted": 1' in status.stdout()
     finally:
         _umount(mount)
+
+
+def test_a_storm_missed_at_start_does_not_undo_a_later_storm_of_the_same_tick(tmp_path):
+    """Found with the cross-posting crash suite: at a start, a storm too late to post
+    queued its persona switch behind the later deliveries of the same tick, so an
+    account switched back by a later storm ended wearing the earlier storm's persona."""
+    from datetime import UTC, datetime, timedelta
+
+    from reliability.crosscrash import ledger_keys, switch_rows
+    from reliability.networks import NETWORKS, Networks
+
+    spec = feeds.Spec({"alpha": "home"}, {"home": "Home Paper", "storm": "Storm Paper"}, [
+        feeds.Item("s1", "alpha", 0, "alpha: the palace is taken", storm="storm"),
+        feeds.Item("s2", "alpha", 1, "alpha: the old editors are back", storm="home"),
+        feeds.Item("later", "alpha", 600, "alpha: ten hours later")], platforms=NETWORKS)
+    feed = feeds.write(spec, tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    # s1 is 20 s overdue at launch (over the grace of 10 s), s2 2 s: both fall in the first tick
+    start_at = datetime.now(UTC) - timedelta(seconds=20)
+    args = ["run", "--posts", str(feed), "--start-at", iso_at(start_at), "--speed", f"{60 / 18:g}", "--ledger", str(ledger)]
+    with Networks(spec.accounts) as nets:
+        bot = Bot(args, nets.env(BOT_GRACE=10), tmp_path, "run")
+
+        def done():
+            rows = ledger_keys(ledger)
+            switched = {s[2] for s in switch_rows(ledger) if s[4] == "s1" and s[5] != "claimed"}
+            return (all(rows.get(("s1", "alpha", n), ("",))[0] == "missed" for n in NETWORKS)
+                    and all(rows.get(("s2", "alpha", n), ("",))[0] == "posted" for n in NETWORKS)
+                    and switched == set(NETWORKS))
+
+        bot.wait_for(done, 30, "s1 missed with its switch made, s2 posted, on every network")
+        assert bot.terminate() == 0
+        for network, (name, avatar, _) in nets.worn("alpha").items():
+            assert name == "Home Paper", f"{network} wears {name!r} after the later storm"
+        posted = [a["platform"] for a in actions(bot.lines(), "posted") if a["entry"] == "s2"]
+        assert sorted(posted) == sorted(NETWORKS)
+
+
+
+def test_a_storm_that_falls_late_in_its_lane_still_switches_the_persona(tmp_path):
+    """Found with the cross-posting crash suite: a storm that became too late while its
+    lane was busy (a slow network) was recorded missed without its persona switch, so
+    the account went on posting under the old persona until the next start."""
+    spec = feeds.Spec({"alpha": "home"}, {"home": "Home Paper", "storm": "Storm Paper"}, [
+        feeds.Item("a1", "alpha", 0, "alpha: first news"),
+        feeds.Item("a2", "alpha", 0.02, "alpha: the palace is taken", storm="storm"),
+        feeds.Item("a3", "alpha", 600, "alpha: ten hours later")], avatars=False)
+    feed = feeds.write(spec, tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    with HookedX(delay=1.5) as slow:  # every request takes 1.5 s: a2 waits behind a1 past the grace of 1 s
+        args = ["run", "--posts", str(feed), "--start-at", iso_in(6), "--speed", "60", "--ledger", str(ledger)]
+        bot = Bot(args, base_env(slow.base_url, spec.accounts, BOT_GRACE=1), tmp_path, "run")
+        bot.wait_for(lambda: [a for a in actions(bot.lines(), "missed") if a["entry"] == "a2"], 30, "a2 missed")
+        bot.wait_for(lambda: len(slow.requests(PROFILE)) == 2 and not slow.open_requests(), 10, "the storm's switch")
+        assert bot.terminate() == 0
+    assert [r.params.get("name") for r in slow.requests(PROFILE)] == ["Home Paper", "Storm Paper"]
+    assert [s[2:5] for s in ledger_switches(ledger)] == [("home", None, "posted"), ("storm", "a2", "posted")]

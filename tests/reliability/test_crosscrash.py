@@ -1,0 +1,51 @@
+"""Crash suite over a cross-posting feed: every account on x, mastodon and bluesky,
+kill -9 at seeded instants (inside calls on each network), restart until the feed
+is done (see crosscrash.py).
+
+Fast: 5 planned kills on a 40-entry feed (120 deliveries). Slow: 55 kills on 300
+entries (900 deliveries).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from reliability.crosscrash import FINAL_STATES, CrossConfig, run_crosscrash
+from reliability.networks import NETWORKS
+
+FAST_PLAN = (("switch", "bluesky"), ("request", "x"), ("request", "mastodon"), ("request", "bluesky"),
+             ("answer", "mastodon"))
+
+
+def check(report, kills: int) -> None:
+    assert report.problems == []
+    assert len(report.kills) == kills
+    assert report.duplicates == 0 and max(report.created.values()) <= 1  # posts created per delivery
+    for key, received in report.received.items():  # no retry after a crash: one request at most
+        assert received <= 1, f"{key} was received {received} times"
+    assert set(report.states.values()) <= set(FINAL_STATES)
+    assert all(report.reasons[k] for k, s in report.states.items() if s != "posted")
+    assert report.uncertain <= report.in_flight_hits
+    assert report.tracebacks == 0
+    for network in NETWORKS:
+        states = [s for k, s in report.states.items() if k[2] == network]
+        assert states.count("posted") >= len(states) // 3, f"{network}: too few posted to mean anything"
+    assert len(report.personas_worn) == len(NETWORKS) * report.config.accounts
+
+
+def test_crosscrash_fast(tmp_path):
+    report = run_crosscrash(tmp_path, CrossConfig(entries=40, kills=len(FAST_PLAN), seed=11, gap=0.25, plan=FAST_PLAN))
+    check(report, len(FAST_PLAN))
+    for network in NETWORKS:  # a kill held a post on each network: its delivery was in flight
+        assert any(k.mode == "request" and k.network == network and any(c[2] == network for c in k.claimed)
+                   for k in report.kills), f"no kill inside a {network} post"
+    assert report.kills[0].mode == "switch" and report.kills[0].claimed_switches
+
+
+@pytest.mark.slow
+def test_crosscrash_full(tmp_path):
+    report = run_crosscrash(tmp_path, CrossConfig())
+    check(report, 55)
+    assert {"timer", "request", "answer"} <= {k.mode for k in report.kills}
+    assert {k.network for k in report.kills if k.mode == "request"} == set(NETWORKS)
+    assert any(k.claimed_switches for k in report.kills), "some kill landed inside a persona switch"
