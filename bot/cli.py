@@ -40,13 +40,14 @@ def years_option(f):
     return click.option("--years-later", type=click.IntRange(1, 5000), metavar="N", help="Replay N years after the history (beats BOT_YEARS_LATER and feed.yaml).")(f)
 
 
-def load_or_fail(posts: str, years_later: int | None):
+def load_or_fail(posts: str, years_later: int | None, cache=None):
     from bot.cache import ParseCache, cache_folder
     from bot.load import load
 
-    cache = ParseCache(cache_folder(os.environ))
+    cache = cache or ParseCache(cache_folder(os.environ))
     try:
-        return load(posts, posts, now=clock(), years_later=years_later, parse_files=cache.parse_files)
+        return load(posts, posts, now=clock(), years_later=years_later, parse_files=cache.parse_files,
+                    build_timeline=cache.build_timeline, freeze=True)  # the feed lives until the command ends
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -161,7 +162,10 @@ def preview(ctx, posts, years_later, start, end, accounts, fmt, out, serve, port
             return page_for(load_or_fail(posts, years_later), lambda loaded: chosen(loaded, start, end, accounts), live=live)
 
         ctx.exit(serve_page(Path(posts), build, port=port))
-    loaded = load_or_fail(posts, years_later)
+    from bot.cache import ParseCache, cache_folder
+
+    cache = ParseCache(cache_folder(os.environ))
+    loaded = load_or_fail(posts, years_later, cache)
     if not loaded.ok:
         echo_diagnostics(loaded, err=True, summary=True)
         ctx.exit(1)
@@ -181,7 +185,9 @@ def preview(ctx, posts, years_later, start, end, accounts, fmt, out, serve, port
         return
     if fmt == "json":
         platforms = {key: account.platforms for key, account in config.accounts.items()}
-        write_lines(sys.stdout, json_lines(events, timeline, platforms))
+        lines = cache.preview_lines(loaded.feed, timeline, platforms, json_lines)  # one per event, from the cache
+        at = {id(event): i for i, event in enumerate(timeline.events)}
+        write_lines(sys.stdout, (lines[at[id(event)]] for event in events))
         return
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     style = click.style if color else (lambda text, **_: text)
@@ -230,13 +236,14 @@ def run(ctx, posts, dry_run, years_later, ledger, start_at, speed, start, end, a
 
 
 def open_ledger_readonly(ledger: Path | None):
-    from bot.errors import LedgerError
-    from bot.ledger import Ledger
-    from bot.service import DEFAULT_LEDGER
+    from bot.cache import DEFAULT_LEDGER  # bot.service's, without importing the service (apscheduler, publishers)
 
     path = ledger or Path(os.environ.get("BOT_LEDGER") or DEFAULT_LEDGER)
     if not path.exists():
         return None
+    from bot.errors import LedgerError
+    from bot.ledger import Ledger
+
     try:
         return Ledger.open(path, readonly=True)
     except LedgerError as exc:

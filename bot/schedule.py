@@ -76,24 +76,28 @@ def deliveries(
     `network_override` (the dry run's "console") replaces every account's networks.
     """
     out = []
+    admits = None if window == Window() else window.admits
+    override = (network_override,) if network_override else None
+    key = tuple.__new__  # Key(...) without its Python-level __new__ (100,000 of them at start)
     for event in timeline.events:
-        if not window.admits(event):
+        if admits is not None and not admits(event):
             continue
         instant = rehearsal.apply(event.instant) if rehearsal else event.instant
-        networks = (network_override,) if network_override else platforms.get(event.account, ())
-        for network in networks:
-            out.append(Delivery(Key(event.id, event.account, network), event, instant))
+        entry = event.entry
+        account = entry.account
+        for network in override or platforms.get(account, ()):
+            out.append(Delivery(key(Key, (entry.id, account, network)), event, instant))
     return out
 
 
 def persona_now(items: list[Delivery], initial: dict[str, str | None], now: datetime) -> dict[Key, str | None]:
     """The persona each (account, network) should wear at `now`, keyed by Key with entry_id ''."""
-    wearing: dict[Key, str | None] = {}
+    wearing: dict[tuple[str, str], str | None] = {}
     for item in items:
-        slot = Key("", item.key.account, item.key.network)
-        wearing.setdefault(slot, initial.get(item.key.account))
-        if item.instant > now:
-            continue
-        if item.entry.storm:
+        _, account, network = item.key
+        slot = (account, network)
+        if slot not in wearing:
+            wearing[slot] = initial.get(account)
+        if item.instant <= now and item.event.entry.storm:
             wearing[slot] = item.event.persona
-    return wearing
+    return {Key("", account, network): persona for (account, network), persona in wearing.items()}

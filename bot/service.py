@@ -90,8 +90,9 @@ class Service:
         )
         cache = ParseCache(cache_folder(env, opts.ledger), progress=False)
         self.source = FeedSource(opts.posts, opts.display, self._report, parse_files=cache.parse_files,
+                                 build_timeline=cache.build_timeline,
                                  daily_limit=env_int(env, "BOT_DAILY_LIMIT", DEFAULT_DAILY_LIMIT, 1))
-        with paused_gc():
+        with paused_gc(freeze=True):
             if not self.source.load():
                 raise ConfigError("feed.yaml is unusable (see above): nothing to run")
             config = self.source.config
@@ -131,7 +132,7 @@ class Service:
         self._job = None
         self._arms = 0
         self._announced = False
-        with paused_gc():
+        with paused_gc(freeze=True):
             self._install(timeline)
         self._make_lanes()
         self._correct_personas()
@@ -261,6 +262,10 @@ class Service:
             while end < len(items) and items[end].instant <= now:
                 end += 1
             due = [item for item in items[self.cursor:end] if item.key not in self._seen]
+            if len(due) > MANY and self._job is None:
+                # a start after a while (or a first start): the next entry is armed before the past is
+                # caught up (a job that fires meanwhile waits for the lock, so it runs after)
+                self._arm(at=end)
             try:
                 if due:
                     self._hand_out(due, now)
@@ -302,8 +307,9 @@ class Service:
             if d.entry.storm:
                 self.lanes[(d.key.account, d.key.network)].put_switch(d.event.persona, d.key.entry_id)
 
-    def _arm(self, retry: datetime | None = None) -> None:
-        """One "next due" job, with a fresh id each time (or a retry after a failed tick)."""
+    def _arm(self, retry: datetime | None = None, at: int | None = None) -> None:
+        """One "next due" job, with a fresh id each time (or a retry after a failed tick);
+        for `items[at]` (default: the cursor's)."""
         if self.stop_event.is_set():
             return
         self._arms += 1
@@ -314,8 +320,9 @@ class Service:
                 pass
             self._job = None
         when = retry
-        if when is None and self.cursor < len(self.items):
-            nxt = self.items[self.cursor]
+        at = self.cursor if at is None else at
+        if when is None and at < len(self.items):
+            nxt = self.items[at]
             when = nxt.instant
             if not self._announced:
                 self._announced = True
@@ -334,6 +341,7 @@ class Service:
         root = self.source.root
         first = True
         try:
+            self.source.remember_instants(self.years_later)  # for quick reloads (the start may have used the cache)
             for changes in watch(root, stop_event=self.stop_event, debounce=150, step=50, watch_filter=_feed_files,
                                  yield_on_timeout=True, rust_timeout=1000, raise_interrupt=False):
                 paths = {Path(path) for _, path in changes}

@@ -16,19 +16,22 @@ from bot.config import FeedConfig, load_config
 from bot.diagnostics import Diagnostic
 from bot.feed import FEED_FILE, Feed, check_media, parse_sequential, post_files, read_and_parse
 from bot.postfile import FileContext, FileResult
-from bot.timeline import Timeline, build
+from bot.timeline import Timeline, build, remember_instants
 
 Report = Callable[[list[Diagnostic]], None]
 
 
 class FeedSource:
-    def __init__(self, root: Path, display: str, report: Report, *, daily_limit: int = 17, parse_files=None) -> None:
+    def __init__(self, root: Path, display: str, report: Report, *, daily_limit: int = 17, parse_files=None,
+                 build_timeline=None) -> None:
         self.root = Path(root)
         self.display_root = display
         self.report = report
         self.daily_limit = daily_limit
         self.parse_files = parse_files or parse_sequential  # for the full reads (the parse cache plugs in)
         self._instants: dict = {}  # replay instants kept between timelines (see timeline.build)
+        self.build_timeline = build_timeline  # for a timeline of the files exactly as a full read left them
+        self._as_read = False  # True from a full read (load) until a file changes
         self.config: FeedConfig | None = None
         self.results: dict[str, FileResult] = {}
         self._reported: dict[str, tuple[str, ...]] = {}
@@ -62,6 +65,7 @@ class FeedSource:
         for relative, result in zip(relatives, results):
             self._say(relative, result.diagnostics)
             self.results[relative] = result
+        self._as_read = True
         return True
 
     def _stat(self, relative: str) -> tuple[int, int] | None:
@@ -78,6 +82,7 @@ class FeedSource:
         return {self.root / name for name in names if current.get(name) != self._seen.get(name)}
 
     def _read(self, relative: str, *, initial: bool = False) -> None:
+        self._as_read = False
         self._seen[relative] = self._stat(relative)
         result = read_and_parse(self.root, self._display(relative), relative, FileContext.of(self.config))
         self._say(relative, result.diagnostics)
@@ -107,6 +112,7 @@ class FeedSource:
             if relative in current:
                 self._read(relative)
             elif relative in self.results:
+                self._as_read = False
                 del self.results[relative]
                 self._seen.pop(relative, None)
                 self._say(relative, [])
@@ -123,9 +129,19 @@ class FeedSource:
 
     def timeline(self, years_later: int) -> Timeline:
         feed = self.feed()
-        timeline = build(feed, years_later, daily_limit=self.daily_limit, instants=self._instants)
+        if self._as_read and self.build_timeline is not None:
+            timeline = self.build_timeline(feed, years_later, daily_limit=self.daily_limit)
+        else:
+            timeline = build(feed, years_later, daily_limit=self.daily_limit, instants=self._instants)
         fresh = [d for d in feed.diagnostics + timeline.diagnostics if d.is_error and str(d) not in self._reported_feed]
         self._reported_feed.update(str(d) for d in fresh)
         if fresh:
             self.report(fresh)
         return timeline
+
+    def remember_instants(self, years_later: int) -> None:
+        """Work out now the replay instants a later `timeline` would reuse (the service
+        calls it after start, so that its first reload is as quick as the next ones)."""
+        if self.config is not None:
+            entries = (entry for result in list(self.results.values()) for entry in result.entries)
+            remember_instants(entries, years_later, self.config.replay_zone, self._instants)

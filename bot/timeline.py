@@ -148,6 +148,17 @@ def build(feed, years_later: int, *, daily_limit: int = 17, file_rank: dict[str,
     return Timeline(events, zone, years_later, out, initial)
 
 
+def remember_instants(entries, years_later: int, zone: ZoneInfo, instants: dict) -> None:
+    """Fill `instants` (as `build(..., instants=)` keeps it) for these entries."""
+    memo = instants.setdefault((years_later, zone.key), {})
+    for entry in entries:
+        moment = entry.moment
+        if moment not in memo:
+            instant = _plain_instant(moment, years_later, zone)
+            if instant is not None:
+                memo[moment] = instant
+
+
 def _plain_instant(moment: datetime, years_later: int, zone: ZoneInfo) -> datetime | None:
     """`replay(...).instant` when the replay needs no adjustment (the common case,
     about three times faster); None on 29 February, in a DST gap or fold, or out of range."""

@@ -237,3 +237,110 @@ def test_progress_draws_on_a_terminal_and_erases_itself():
     assert "parsing [" in stream.text and "4/4 100%" in stream.text
     bar.close()
     assert stream.text.endswith("\r") and stream.text.rstrip("\r").endswith(" ")
+
+
+# -- trusting an unchanged stat; the whole-feed timeline record ----------------------
+
+
+def test_files_older_than_their_bucket_are_not_read_again(feed_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "RACY_NS", -10**15)  # as if every file were written long before
+    reads = []
+    real = cache_module._key_and_bytes
+    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path: reads.append(path.name) or real(path))
+    load(feed_dir, Counting(tmp_path / "c"))
+    assert len(reads) == 5
+    reads.clear()
+    again = Counting(tmp_path / "c")
+    same(load(feed_dir, again), load(feed_dir, None))
+    assert reads == [] and again.parsed == []
+    # a same-size edit with the mtime put back: its ctime moved, so it is read and parsed
+    victim = feed_dir / "1939-09-03.yaml"
+    info = victim.stat()
+    victim.write_text(victim.read_text().replace("Morning news", "Evening news"))
+    os.utime(victim, ns=(info.st_atime_ns, info.st_mtime_ns))
+    edited = Counting(tmp_path / "c")
+    same(load(feed_dir, edited), load(feed_dir, None))
+    assert reads == ["1939-09-03.yaml"] and edited.parsed == ["1939-09-03.yaml"]
+
+
+def test_files_written_just_before_their_bucket_are_always_hashed(feed_dir, tmp_path, monkeypatch):
+    reads = []
+    real = cache_module._key_and_bytes
+    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path: reads.append(path.name) or real(path))
+    load(feed_dir, Counting(tmp_path / "c"))
+    reads.clear()
+    load(feed_dir, Counting(tmp_path / "c"))
+    assert len(reads) == 5  # written within RACY_NS of the bucket: an edit in the same tick could hide
+
+
+def _timeline_facts(timeline):
+    return (
+        [(e.id, e.instant, e.instant.tzinfo, e.persona, e.previous, e.entry.path, e.entry.line) for e in timeline.events],
+        [str(d) for d in timeline.diagnostics],
+        timeline.initial,
+        timeline.zone.key,
+        timeline.years_later,
+    )
+
+
+def test_timeline_record_gives_the_timeline_build_gives(feed_dir, tmp_path):
+    from bot.timeline import build
+
+    built = ParseCache(tmp_path / "c", workers=1, progress=False)
+    feed = load(feed_dir, built)
+    first = built.build_timeline(feed, 100, daily_limit=1)
+    assert not built.timeline_hit
+    restored = ParseCache(tmp_path / "c", workers=1, progress=False)
+    feed = load(feed_dir, restored)
+    second = restored.build_timeline(feed, 100, daily_limit=1)
+    assert restored.timeline_hit
+    assert _timeline_facts(second) == _timeline_facts(first) == _timeline_facts(build(feed, 100, daily_limit=1))
+    assert {id(event.entry) for event in second.events} <= {id(entry) for entry in feed.entries}  # the feed's own entries
+    # another years_later or daily limit: built again, not restored
+    for years, limit in ((101, 1), (100, 2)):
+        other = ParseCache(tmp_path / "c", workers=1, progress=False)
+        feed = load(feed_dir, other)
+        assert _timeline_facts(other.build_timeline(feed, years, daily_limit=limit)) == _timeline_facts(build(feed, years, daily_limit=limit))
+        assert not other.timeline_hit
+
+
+def test_timeline_record_is_not_used_after_a_change(feed_dir, tmp_path):
+    from bot.timeline import build
+
+    cache = ParseCache(tmp_path / "c", workers=1, progress=False)
+    cache.build_timeline(load(feed_dir, cache), 100, daily_limit=17)
+    (feed_dir / "1939-09-02.yaml").write_text(day_file(2).replace('"08:00"', '"23:00"'))  # reorders
+    cache = ParseCache(tmp_path / "c", workers=1, progress=False)
+    feed = load(feed_dir, cache)
+    assert _timeline_facts(cache.build_timeline(feed, 100, daily_limit=17)) == _timeline_facts(build(feed, 100, daily_limit=17))
+    assert not cache.timeline_hit
+    (feed_dir / "feed.yaml").write_text(FEED_YAML.replace("Europe/London", "America/New_York"))
+    cache = ParseCache(tmp_path / "c", workers=1, progress=False)
+    feed = load(feed_dir, cache)
+    assert _timeline_facts(cache.build_timeline(feed, 100, daily_limit=17)) == _timeline_facts(build(feed, 100, daily_limit=17))
+    assert not cache.timeline_hit
+
+
+def test_an_edit_undone_finds_the_timeline_record_again(feed_dir, tmp_path):
+    def timeline_hit() -> bool:
+        cache = ParseCache(tmp_path / "c", workers=1, progress=False)
+        cache.build_timeline(load(feed_dir, cache), 100, daily_limit=17)
+        return cache.timeline_hit
+
+    path = feed_dir / "1939-09-02.yaml"
+    original = path.read_bytes()
+    assert not timeline_hit() and timeline_hit()
+    path.write_bytes(original.replace(b"Morning", b"Evening"))  # seen by a running service's reload only
+    os.utime(path, ns=(1, 1))
+    path.write_bytes(original)  # undone: back as it was, with a new mtime and ctime
+    assert timeline_hit()
+
+
+def test_same_content_with_a_new_mtime_is_not_parsed_again(feed_dir, tmp_path):
+    load(feed_dir, Counting(tmp_path / "c"))
+    path = feed_dir / "1939-09-04.yaml"
+    path.write_bytes(path.read_bytes())  # rewritten as it was: a new mtime and ctime
+    os.utime(path, ns=(10**18, 10**18))
+    again = Counting(tmp_path / "c")
+    same(load(feed_dir, again), load(feed_dir, None))
+    assert again.parsed == [] and again.hits == 5

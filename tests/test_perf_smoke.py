@@ -93,6 +93,50 @@ def test_edit_between_cached_runs_shows_up(tmp_path):
     assert victim.name.encode() in after.stdout
 
 
+def _agree(tmp_path: Path, name: str, extra=()) -> None:
+    """check and preview JSON with the warm cache, then with a fresh one: the same bytes."""
+    for args in (["check", "feed", *extra], ["preview", "--posts", "feed", "--format", "json", *extra]):
+        warm = run_bot(args, tmp_path / "cache", tmp_path)
+        fresh = run_bot(args, tmp_path / f"fresh-{name}-{args[0]}", tmp_path)
+        assert (warm.returncode, warm.stdout, warm.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr), (name, args[0])
+
+
+def test_feed_level_cache_follows_every_kind_of_change(tmp_path):
+    """The whole-feed records (timeline, preview lines) are never used stale."""
+    feed = tmp_path / "feed"
+    generate(feed, 400)
+    _agree(tmp_path, "start")
+    _agree(tmp_path, "again")  # now from the records
+    days = sorted(feed.rglob("19*.yaml"))
+    first, second = days[1], days[2]
+
+    # an edit that changes the order: the first entry of a day moves to its end
+    text = first.read_text()
+    at = text.index('time: "') + len('time: "')
+    first.write_text(text[:at] + "23:59" + text[at + 5:])
+    _agree(tmp_path, "order")
+
+    # a storm, and a reply to an entry of another file
+    with second.open("a") as out:
+        out.write('  - time: "23:58"\n    account: desk00\n    storm: special-edition\n')
+        out.write('  - time: "23:59"\n    account: desk01\n    id: smoke-reply\n    text: "A reply."\n')
+    parent = next(line.split("id: ")[1] for d in days for line in d.read_text().splitlines() if "    id: " in line)
+    with days[-1].open("a") as out:
+        out.write(f'  - time: "23:59"\n    account: desk02\n    reply_to: {parent}\n    text: "A late reply."\n')
+    _agree(tmp_path, "storm-reply")
+
+    # a media file deleted, no post file touched
+    used = sorted({line.split("file: ")[1] for d in days for line in d.read_text().splitlines() if "file: " in line})
+    assert used, "the synthetic feed has media"
+    (feed / used[0]).unlink()
+    _agree(tmp_path, "media")
+    after = run_bot(["check", "feed"], tmp_path / "cache", tmp_path)
+    assert after.returncode == 1 and b"not found" in after.stdout
+
+    # another years_later (the option; the same files)
+    _agree(tmp_path, "years", ["--years-later", "150"])
+
+
 # -- the fast paths of the timeline give what the slow ones give ------------------
 
 ZONES = ("Europe/London", "America/New_York", "Australia/Lord_Howe", "UTC", "Asia/Kolkata", "America/Santiago", "Europe/Dublin")
