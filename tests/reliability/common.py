@@ -278,7 +278,38 @@ class _HookedHandler(_Handler):
             self.server.fake._answered()
 
 
-class HookedX(FakeXServer):
+class Holding:
+    """Delay, hooks and the open-request table shared by the hooked fakes."""
+
+    def _init_holding(self, delay: float) -> None:
+        self.delay = delay
+        self.on_request = None
+        self.on_answer = None
+        self._held: dict[int, object] = {}  # handler thread -> request acted on, not answered
+        self._held_lock = threading.Lock()
+
+    def _hold(self, rec) -> None:
+        with self._held_lock:
+            self._held[threading.get_ident()] = rec
+        hook = self.on_request
+        if hook is not None:
+            hook(rec)
+        if self.delay:
+            time.sleep(self.delay)
+
+    def _answered(self) -> None:
+        with self._held_lock:
+            rec = self._held.pop(threading.get_ident(), None)
+        hook = self.on_answer
+        if hook is not None and rec is not None:
+            hook(rec)
+
+    def open_requests(self) -> list:
+        with self._held_lock:
+            return list(self._held.values())
+
+
+class HookedX(Holding, FakeXServer):
     """FakeXServer that can slow every request down and calls hooks.
 
     `delay`: seconds each recorded request waits before its answer (so a kill can
@@ -291,33 +322,13 @@ class HookedX(FakeXServer):
         super().__init__(*args, **kwargs)
         self._httpd.RequestHandlerClass = _HookedHandler
         self._httpd.handle_error = lambda request, address: None  # a killed client's broken pipe
-        self.delay = delay
-        self.on_request = None
-        self.on_answer = None
-        self._open: dict[int, object] = {}  # handler thread -> request being answered
+        self._init_holding(delay)
 
     def _record(self, rec) -> None:
         super()._record(rec)
         if rec.fault in ("hang", "reset_after_read"):
             return  # never answered: not an open request, no hooks
-        with self._lock:
-            self._open[threading.get_ident()] = rec
-        hook = self.on_request
-        if hook is not None:
-            hook(rec)
-        if self.delay:
-            time.sleep(self.delay)
-
-    def _answered(self) -> None:
-        with self._lock:
-            rec = self._open.pop(threading.get_ident(), None)
-        hook = self.on_answer
-        if hook is not None and rec is not None:
-            hook(rec)
-
-    def open_requests(self) -> list:
-        with self._lock:
-            return list(self._open.values())
+        self._hold(rec)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from reliability.common import HookedX, base_env, env_name, token
+from reliability.common import HookedX, Holding, base_env, env_name, token
 
 from fakes.bluesky_server import FakeBluesky  # noqa: E402  (common put tests/ on sys.path)
 from fakes.mastodon_server import FakeMastodon  # noqa: E402
@@ -41,38 +41,7 @@ def bluesky_password(account: str) -> str:
     return f"app-pass-{account}-ZZ-LEAKCHECK-B"
 
 
-class _Holding:
-    """Delay, hooks and the open-request table shared by the hooked fakes."""
-
-    def _init_holding(self, delay: float) -> None:
-        self.delay = delay
-        self.on_request = None
-        self.on_answer = None
-        self._held: dict[int, object] = {}  # handler thread -> request acted on, not answered
-        self._held_lock = threading.Lock()
-
-    def _hold(self, rec) -> None:
-        with self._held_lock:
-            self._held[threading.get_ident()] = rec
-        hook = self.on_request
-        if hook is not None:
-            hook(rec)
-        if self.delay:
-            time.sleep(self.delay)
-
-    def _answered(self) -> None:
-        with self._held_lock:
-            rec = self._held.pop(threading.get_ident(), None)
-        hook = self.on_answer
-        if hook is not None and rec is not None:
-            hook(rec)
-
-    def open_requests(self) -> list:
-        with self._held_lock:
-            return list(self._held.values())
-
-
-class HookedMastodon(_Holding, FakeMastodon):
+class HookedMastodon(Holding, FakeMastodon):
     def __init__(self, *args, delay: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self._init_holding(delay)
@@ -99,7 +68,7 @@ class HookedMastodon(_Holding, FakeMastodon):
         return self
 
 
-class HookedBluesky(_Holding, FakeBluesky):
+class HookedBluesky(Holding, FakeBluesky):
     def __init__(self, *args, delay: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self._init_holding(delay)
