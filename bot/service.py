@@ -16,7 +16,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,8 +74,8 @@ class RunOptions:
 @dataclass
 class Service:
     options: RunOptions
-    clock: callable = utc_now
-    parse_bound: callable = None  # (text, zone, end=bool) -> datetime; from the CLI
+    clock: Callable[[], datetime] = utc_now
+    parse_bound: Callable[..., datetime] | None = None  # (text, zone, end=bool) -> datetime; from the CLI
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     # -- start ---------------------------------------------------------------
