@@ -103,12 +103,15 @@ class CrashReport:
                 f"/{len(self.personas_expected)}")
 
 
-class _Killer:
-    """Arms one kill for one bot process; fires at most once."""
+class Killer:
+    """Arms one kill for one bot process; fires at most once.
 
-    def __init__(self, fake: HookedX, bot: Bot, mode: str, nth: int, rng: random.Random):
-        self.fake, self.bot, self.planned, self.nth = fake, bot, mode, nth
-        self.rng = rng
+    Subclasses say which calls count (`_is(call, kind)`, kind "post" or "profile"),
+    how many posts are in flight (`_open_posts`) and how hooks are set (`_hook`).
+    """
+
+    def __init__(self, bot: Bot, mode: str, nth: int, rng: random.Random):
+        self.bot, self.planned, self.nth = bot, mode, nth
         self.fired = threading.Event()
         self.mode = "timer"
         self.open_posts = 0
@@ -116,24 +119,32 @@ class _Killer:
         self._lock = threading.Lock()
         self._pause = rng.uniform(0, 0.008)
         if mode in ("request", "switch"):
-            fake.on_request = self._on_request
+            self._hook(on_request=self._on_request)
         elif mode == "answer":
-            fake.on_answer = self._on_answer
+            self._hook(on_answer=self._on_answer)
 
-    def _count(self, rec, path_test) -> bool:
-        if not path_test(rec.path):
+    def _is(self, call, kind: str) -> bool:
+        raise NotImplementedError
+
+    def _open_posts(self) -> int:
+        raise NotImplementedError
+
+    def _hook(self, on_request=None, on_answer=None) -> None:
+        raise NotImplementedError
+
+    def _count(self, call, kind: str) -> bool:
+        if not self._is(call, kind):
             return False
         with self._lock:
             self._seen += 1
             return self._seen == self.nth and not self.fired.is_set()
 
-    def _on_request(self, rec) -> None:
-        test = (lambda p: p == "/2/tweets") if self.planned == "request" else (lambda p: p.startswith(PROFILE))
-        if self._count(rec, test):
+    def _on_request(self, call) -> None:
+        if self._count(call, "post" if self.planned == "request" else "profile"):
             self.fire(self.planned)
 
-    def _on_answer(self, rec) -> None:
-        if self._count(rec, lambda p: p == "/2/tweets"):
+    def _on_answer(self, call) -> None:
+        if self._count(call, "post"):
             time.sleep(self._pause)
             self.fire("answer")
 
@@ -141,13 +152,30 @@ class _Killer:
         with self._lock:
             if self.fired.is_set():
                 return
-            self.open_posts = sum(1 for r in self.fake.open_requests() if r.path == "/2/tweets")
+            self.open_posts = self._open_posts()
             self.bot.kill_now()
             self.mode = mode
             self.fired.set()
 
     def disarm(self) -> None:
-        self.fake.on_request = self.fake.on_answer = None
+        self._hook()
+
+
+class _XKiller(Killer):
+    """Kills on the fake X server's requests."""
+
+    def __init__(self, fake: HookedX, bot: Bot, mode: str, nth: int, rng: random.Random):
+        self.fake = fake
+        super().__init__(bot, mode, nth, rng)
+
+    def _is(self, rec, kind: str) -> bool:
+        return rec.path == "/2/tweets" if kind == "post" else rec.path.startswith(PROFILE)
+
+    def _open_posts(self) -> int:
+        return sum(1 for r in self.fake.open_requests() if r.path == "/2/tweets")
+
+    def _hook(self, on_request=None, on_answer=None) -> None:
+        self.fake.on_request, self.fake.on_answer = on_request, on_answer
 
 
 def _settled(ledger: Path, ids: set[str]) -> bool:
@@ -175,7 +203,7 @@ def run_crash(workdir: Path, config: CrashConfig = CrashConfig()) -> CrashReport
             nth = rng.randint(1, 4) if mode != "switch" else rng.randint(1, 3)
             bot = Bot(args, env, workdir, name=f"run{len(bots):03d}")
             bots.append(bot)
-            killer = _Killer(fake, bot, mode, nth, rng)
+            killer = _XKiller(fake, bot, mode, nth, rng)
             limit = rng.uniform(0.05, 1.2) if mode == "timer" else config.max_life
             if not killer.fired.wait(limit):
                 killer.fire("timer")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import random
 import sqlite3
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from reliability import feeds
 from reliability.common import Bot, Figures, iso_at, tracebacks
-from reliability.crash import CrashConfig
+from reliability.crash import CrashConfig, Killer
 from reliability.networks import NETWORKS, Call, Networks
 
 MODES = ("timer", "request", "answer", "switch")
@@ -119,49 +118,21 @@ class CrossCrashReport:
         return not any(p.startswith(f"persona: {account} on {network} ") for p in self.problems)
 
 
-class _Killer:
-    """Arms one kill for one bot process on one network; fires at most once."""
+class _CrossKiller(Killer):
+    """Kills on the requests of one network among the three fakes."""
 
     def __init__(self, nets: Networks, bot: Bot, mode: str, network: str, nth: int, rng: random.Random):
-        self.nets, self.bot, self.planned, self.network, self.nth = nets, bot, mode, network, nth
-        self.fired = threading.Event()
-        self.mode = "timer"
-        self.open_posts = 0
-        self._seen = 0
-        self._lock = threading.Lock()
-        self._pause = rng.uniform(0, 0.008)
-        if mode in ("request", "switch"):
-            nets.set_hooks(on_request=self._on_request)
-        elif mode == "answer":
-            nets.set_hooks(on_answer=self._on_answer)
+        self.nets, self.network = nets, network
+        super().__init__(bot, mode, nth, rng)
 
-    def _count(self, call: Call, kind: str) -> bool:
-        if call.network != self.network or call.kind != kind:
-            return False
-        with self._lock:
-            self._seen += 1
-            return self._seen == self.nth and not self.fired.is_set()
+    def _is(self, call: Call, kind: str) -> bool:
+        return call.network == self.network and call.kind == kind
 
-    def _on_request(self, call: Call) -> None:
-        if self._count(call, "post" if self.planned == "request" else "profile"):
-            self.fire(self.planned)
+    def _open_posts(self) -> int:
+        return sum(1 for c in self.nets.open_calls() if c.kind == "post")
 
-    def _on_answer(self, call: Call) -> None:
-        if self._count(call, "post"):
-            time.sleep(self._pause)
-            self.fire("answer")
-
-    def fire(self, mode: str) -> None:
-        with self._lock:
-            if self.fired.is_set():
-                return
-            self.open_posts = sum(1 for c in self.nets.open_calls() if c.kind == "post")
-            self.bot.kill_now()
-            self.mode = mode
-            self.fired.set()
-
-    def disarm(self) -> None:
-        self.nets.set_hooks()
+    def _hook(self, on_request=None, on_answer=None) -> None:
+        self.nets.set_hooks(on_request=on_request, on_answer=on_answer)
 
 
 def ledger_keys(path: Path, state: str | None = None) -> dict[Key, tuple[str, str | None, str | None]]:
@@ -240,7 +211,7 @@ def run_crosscrash(workdir: Path, config: CrossConfig = CrossConfig()) -> CrossC
             nth = rng.randint(1, 4) if mode != "switch" else rng.randint(1, 3)
             bot = Bot(args, env, workdir, name=f"run{len(bots):03d}")
             bots.append(bot)
-            killer = _Killer(nets, bot, mode, network, nth, rng)
+            killer = _CrossKiller(nets, bot, mode, network, nth, rng)
             limit = rng.uniform(0.05, config.timer_max) if mode == "timer" else config.max_life
             if not killer.fired.wait(limit):
                 killer.fire("timer")
