@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reliability import feeds
-from reliability.common import Bot, Figures, iso_at, tracebacks
+from reliability.common import Bot, Figures, iso_at, open_ledger, tracebacks
 from reliability.crash import CrashConfig, Killer
 from reliability.networks import NETWORKS, Call, Networks
 
@@ -139,7 +138,7 @@ def ledger_keys(path: Path, state: str | None = None) -> dict[Key, tuple[str, st
     """(state, reason, remote id) of every delivery (or those in `state`), by key.
 
     Opened read-write so SQLite can replay the WAL of a killed process."""
-    conn = _open(path)
+    conn = open_ledger(path)
     if conn is None:
         return {}
     try:
@@ -151,7 +150,7 @@ def ledger_keys(path: Path, state: str | None = None) -> dict[Key, tuple[str, st
 
 def claimed_switches(path: Path) -> set[int]:
     """Ids of the persona switches left claimed (by a killed process)."""
-    conn = _open(path)
+    conn = open_ledger(path)
     if conn is None:
         return set()
     try:
@@ -162,24 +161,13 @@ def claimed_switches(path: Path) -> set[int]:
 
 def switch_rows(path: Path) -> list[tuple]:
     """(id, account, network, persona, entry id, state) of every persona switch, oldest first."""
-    conn = _open(path)
+    conn = open_ledger(path)
     if conn is None:
         return []
     try:
         return list(conn.execute("SELECT id, account, network, persona, entry_id, state FROM switches ORDER BY id"))
     finally:
         conn.close()
-
-
-def _open(path: Path) -> sqlite3.Connection | None:
-    """The ledger, or None while it does not exist or has no schema yet (a bot killed while creating it)."""
-    if not Path(path).exists():
-        return None
-    conn = sqlite3.connect(path, timeout=5)
-    if conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('deliveries', 'switches')").fetchone()[0] < 2:
-        conn.close()
-        return None
-    return conn
 
 
 def _settled(ledger: Path, keys: set[Key]) -> bool:
