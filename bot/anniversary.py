@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import calendar as _calendar
+import functools
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
@@ -104,16 +106,17 @@ def default_years_later(last: datetime, zone: ZoneInfo, now: datetime) -> int:
         n += 1
 
 
+_TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?\Z")
+
+
+@functools.lru_cache(maxsize=4096)
 def parse_time(text: str) -> time | None:
-    """HH:MM or HH:MM:SS to a time, or None when it is not one."""
-    if not text.isascii():  # str.isdigit() accepts "²", which int() refuses
+    """HH:MM or HH:MM:SS to a time, or None when it is not one (ASCII digits only)."""
+    match = _TIME.match(text)
+    if match is None:
         return None
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) == 2 for p in parts[1:]):
-        return None
-    if not (parts[0].isdigit() and 1 <= len(parts[0]) <= 2):
-        return None
-    h, m, s = (int(p) for p in parts + ["0"] * (3 - len(parts)))
+    h, m, s = match.groups("0")
+    h, m, s = int(h), int(m), int(s)
     if h > 23 or m > 59 or s > 59:
         return None
     return time(h, m, s)

@@ -16,9 +16,8 @@ order, instants, personas and its diagnostics; keyed by every file's path and
 content hash, feed.yaml's bytes, years_later and the daily limit) and `preview_lines` the JSON
 preview of it, so a warm run rebuilds nothing; media are checked on every run.
 
-Files that miss are parsed in a process pool when there are many (a cold
-run) and this process has no other thread (forking beside running threads is
-not safe), else in this process. Entries are written atomically; one that is
+Files that miss are parsed by `bot.pool.MissParser`: in worker processes
+when there are many (a cold run), while the rest are still being read. Entries are written atomically; one that is
 unreadable, truncated or corrupt (its checksum says so) is ignored and
 replaced, and entries of deleted files are removed. Deleting the folder is
 always safe.
@@ -26,39 +25,30 @@ always safe.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import marshal
 import os
 import stat
-import sys
 import tempfile
-import threading
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
 from pathlib import Path
 
 from bot import __version__
 from bot.diagnostics import Diagnostic
 from bot.feed import FEED_FILE, read_and_parse
-from bot.postfile import Entry, FileContext, FileResult, Media, parse_post_file
-from bot.progress import Progress
+from bot.packing import SHAPE, pack, unpack
+from bot.pool import MissParser
+from bot.postfile import FileContext, FileResult
 from bot.timeline import Event, Timeline, build
 from bot.yamlsource import MAX_BYTES, SourceProblem, read_source
 
-FORMAT = 2
+FORMAT = 3
 MAGIC = b"bot-parse-cache\n"
 DEFAULT_LEDGER = "state/ledger.sqlite3"  # as bot.service.DEFAULT_LEDGER; the cache sits beside it
-POOL_MIN_FILES = 200  # fewer files to parse than this: no process pool
-PROGRESS_MIN_FILES = 200
+SCHEMA = repr((FORMAT, SHAPE))
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(Entry))
-_MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(Media))
-_MOMENT, _MEDIA, _PATH = (_FIELDS.index(name) for name in ("moment", "media", "path"))  # packed differently
-_entry_values = attrgetter(*_FIELDS)
-SCHEMA = repr((FORMAT, _FIELDS, _MEDIA_FIELDS, tuple(f.name for f in dataclasses.fields(Diagnostic))))
+__all__ = ["ParseCache", "cache_folder", "pack", "unpack"]
 
 
 def cache_folder(env: Mapping[str, str], ledger: Path | None = None) -> Path:
@@ -66,42 +56,6 @@ def cache_folder(env: Mapping[str, str], ledger: Path | None = None) -> Path:
     if env.get("BOT_CACHE"):
         return Path(env["BOT_CACHE"])
     return Path(ledger or env.get("BOT_LEDGER") or DEFAULT_LEDGER).parent / "cache"
-
-
-# -- results as plain values ---------------------------------------------------
-
-
-def pack(result: FileResult, display: str) -> tuple:
-    """A FileResult as nested tuples of str, int and None (the display path left out)."""
-    entries = []
-    for entry in result.entries:
-        values = list(_entry_values(entry))
-        values[_MOMENT] = values[_MOMENT].isoformat()
-        values[_MEDIA] = tuple(tuple(getattr(m, name) for name in _MEDIA_FIELDS) for m in values[_MEDIA])
-        values[_PATH] = None if values[_PATH] == display else values[_PATH]
-        entries.append(tuple(values))
-    diagnostics = tuple((None if d.path == display else d.path, d.line, d.severity, d.message) for d in result.diagnostics)
-    return tuple(entries), diagnostics, tuple(result.broken)
-
-
-def unpack(packed: tuple, display: str) -> FileResult:
-    entries, diagnostics, broken = packed
-    out = []
-    moment = datetime.fromisoformat
-    for values in entries:
-        entry = Entry(*values)  # then the three fields packed differently
-        entry.moment = moment(entry.moment)
-        entry.media = tuple(Media(*m) for m in entry.media) if entry.media else ()
-        if entry.path is None:
-            entry.path = display
-        out.append(entry)
-    problems = [Diagnostic(display if path is None else path, line, severity, message) for path, line, severity, message in diagnostics]
-    return FileResult(out, problems, list(broken))
-
-
-def _parse_packed(jobs: list[tuple[bytes, str]], context: FileContext) -> list[tuple]:
-    """Parse and pack each (bytes, display); runs in the pool's workers too."""
-    return [pack(parse_post_file(data, display, context), display) for data, display in jobs]
 
 
 # -- the cache -----------------------------------------------------------------------
@@ -114,6 +68,8 @@ class ParseCache:
         self.progress = progress
         self.hits = 0
         self.misses = 0
+        self.last_misses: list[str] = []  # relative paths parsed by the last parse_files
+        self.used_pool = False
         self.timeline_hit = False
         self._feeds: dict[str, str | None] = {}  # feed root -> key of all its files as last read
         self._timelines: dict[str, str | None] = {}  # feed root -> key of its last timeline
@@ -128,11 +84,12 @@ class ParseCache:
         store = self.folder_for(feed.root)
         buckets: dict[str, dict] = {}  # bucket name -> {relative: (header..., packed)} as stored
         results: dict[str, FileResult] = {}
-        todo: list[tuple[str, bytes, tuple]] = []  # (relative, bytes, header) to parse
+        todo: list[tuple[str, tuple]] = []  # (relative, header) of each file to parse
         whole = hashlib.sha256(repr((SCHEMA, fingerprint, os.path.abspath(feed.root), feed.display_root)).encode())
         cacheable = True
         written: dict[str, int] = {}  # bucket name -> when it was written (ns)
         refreshed = set()  # buckets whose stored stat of a file is out of date
+        parser = MissParser(context, workers=self.workers, progress=self.progress)
         for relative in paths:
             display = feed.display(relative)
             name = _bucket_name(relative)
@@ -143,7 +100,7 @@ class ParseCache:
                 info = os.stat(feed.root / relative)
                 key, data = _trusted(stored, info, written[name]), None
                 if key is None:
-                    key, data = _key_and_bytes(feed.root / relative)
+                    key, data = _key_and_bytes(feed.root / relative, info)
             except (OSError, SourceProblem):
                 results[relative] = read_and_parse(feed.root, display, relative, context)  # its error, uncached
                 cacheable = False
@@ -163,13 +120,21 @@ class ParseCache:
                 except (TypeError, ValueError, IndexError):
                     pass  # an entry of another shape: parse again
             if data is None:
-                key, data = _key_and_bytes(feed.root / relative)
+                try:
+                    key, data = _key_and_bytes(feed.root / relative, info)
+                except (OSError, SourceProblem):
+                    results[relative] = read_and_parse(feed.root, display, relative, context)
+                    cacheable = False
+                    continue
                 header = (SCHEMA, fingerprint, relative, *key)
-            todo.append((relative, data, (*header, *identity)))
+            todo.append((relative, (*header, *identity)))
+            parser.add(data, display)
         self.misses += len(todo)
-        jobs = [(data, feed.display(relative)) for relative, data, _ in todo]
-        changed = {_bucket_name(relative) for relative, _, _ in todo} | refreshed
-        for (relative, _, header), (result, packed) in zip(todo, self._parse(jobs, context)):
+        self.last_misses = [relative for relative, _ in todo]
+        changed = {_bucket_name(relative) for relative, _ in todo} | refreshed
+        parsed = parser.results()
+        self.used_pool = parser.used_pool
+        for (relative, header), (result, packed) in zip(todo, parsed):
             results[relative] = result
             buckets[_bucket_name(relative)][relative] = (*header, packed)
         self._save(store, buckets, changed, set(paths))
@@ -235,40 +200,6 @@ class ParseCache:
                 if name in changed or gone:
                     _write_bucket(store / name, entries)
         _prune(store, keep)
-
-    # -- parsing the misses ------------------------------------------------------
-
-    def _parse(self, jobs: list[tuple[bytes, str]], context: FileContext) -> list[tuple[FileResult, tuple]]:
-        """(result, packed) for each (bytes, display), in order: in a pool when it is worth it."""
-        bar = Progress("parsing", len(jobs), enabled=None if self.progress and len(jobs) >= PROGRESS_MIN_FILES else False)
-        with bar:
-            if self.workers > 1 and len(jobs) >= POOL_MIN_FILES and threading.active_count() == 1:
-                done = self._in_pool(jobs, context, bar)
-                if done is not None:
-                    return done
-            out = []
-            for data, display in jobs:
-                result = parse_post_file(data, display, context)
-                out.append((result, pack(result, display)))
-                bar.advance()
-            return out
-
-    def _in_pool(self, jobs: list[tuple[bytes, str]], context: FileContext, bar: Progress) -> list[tuple[FileResult, tuple]] | None:
-        """(result, packed) in order, from `workers` processes; None if no pool can run."""
-        size = -(-len(jobs) // (self.workers * 8))
-        spans = [(start, min(start + size, len(jobs))) for start in range(0, len(jobs), size)]
-        out: list = [None] * len(jobs)
-        try:
-            with ProcessPoolExecutor(self.workers, mp_context=_fast_context()) as pool:
-                futures = {pool.submit(_parse_packed, jobs[a:b], context): (a, b) for a, b in spans}
-                for future in as_completed(futures):
-                    a, b = futures[future]
-                    out[a:b] = [(unpack(packed, display), packed) for packed, (_, display) in zip(future.result(), jobs[a:b])]
-                    bar.advance(b - a)
-        except (OSError, RuntimeError, ImportError):  # BrokenProcessPool is a RuntimeError
-            return None
-        return out
-
 
 # -- bucket files -------------------------------------------------------------------
 # Post files are spread over BUCKETS files by a hash of their path: a cold run
@@ -374,9 +305,9 @@ def _trusted(stored, info: os.stat_result, written: int) -> tuple | None:
     return size, mtime, sha
 
 
-def _key_and_bytes(path: Path) -> tuple[tuple, bytes]:
-    info = os.stat(path)
-    data = read_source(path)
+def _key_and_bytes(path: Path, info: os.stat_result) -> tuple[tuple, bytes]:
+    """(size, mtime_ns, SHA-256) and the bytes of the file whose stat, taken before reading, is `info`."""
+    data = read_source(path, info)
     return (info.st_size, info.st_mtime_ns, hashlib.sha256(data).digest()), data
 
 
@@ -386,13 +317,6 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def _fast_context():
-    """fork where it is safe and cheap (Linux): workers start with the modules loaded."""
-    import multiprocessing
-
-    return multiprocessing.get_context("fork") if sys.platform == "linux" else None
 
 
 # -- the timeline record ---------------------------------------------------------------

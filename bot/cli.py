@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import click
@@ -68,11 +68,13 @@ def echo_diagnostics(loaded, *, err: bool, summary: bool) -> None:
 @click.pass_context
 def cli(ctx: click.Context, posts: str | None, env_file: str | None) -> None:
     """Replay a historical live feed on its anniversaries."""
-    from dotenv import load_dotenv
-
     if env_file and not Path(env_file).is_file():
         raise click.BadParameter(f"no such file: {env_file}", param_hint="--env-file")
-    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    settings = Path(env_file) if env_file else Path.cwd() / ".env"
+    if settings.exists():  # python-dotenv loads only when there is something to read
+        from dotenv import load_dotenv
+
+        load_dotenv(settings, override=False)
     ctx.ensure_object(State).posts = posts
 
 

@@ -206,7 +206,6 @@ class Lane:
 
     def _outgoing(self, delivery: Delivery) -> OutgoingPost:
         entry = delivery.entry
-        ledger = self.ctx.ledger
         parent_remote = root_remote = None
         if entry.reply_to:
             parent_remote = self._remote(entry.reply_to)

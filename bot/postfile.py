@@ -20,6 +20,7 @@ from bot.yamlsource import SourceProblem, YList, YMap, decode, parse
 
 FILE_KEYS = ("date", "posts")
 ENTRY_KEYS = ("time", "account", "text", "id", "date", "media", "reply_to", "storm")
+_ENTRY_KEYS = frozenset(ENTRY_KEYS)
 MAX_MEDIA = 4
 DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
 ID = re.compile(r"[^\s]+\Z")
@@ -111,12 +112,13 @@ def parse_post_file(data: bytes, display: str, context: FileContext) -> FileResu
     accounts = {key: (platforms, max_chars) for key, platforms, max_chars in context.platforms}
     entries = []
     broken = []
+    days: dict = {}  # (y, m, d) as written -> ("YYYY-MM-DD", Gregorian date): one per file, mostly
     for position, item in enumerate(posts):
         line = posts.item_lines[position]
         if not isinstance(item, YMap):
             out.append(error(display, line, "an entry must be a mapping with time, account and text"))
             continue
-        entry = _entry(item, position, file_date, display, context, accounts, out)
+        entry = _entry(item, position, file_date, display, context, accounts, out, days)
         if isinstance(entry, Entry):
             entries.append(entry)
         elif entry:
@@ -138,14 +140,15 @@ def _date(mapping: YMap, key: str, display: str, calendar: str, out) -> tuple[in
     return y, m, d
 
 
-def _entry(item: YMap, position, file_date, display, context: FileContext, accounts, out) -> Entry | str | None:
+def _entry(item: YMap, position, file_date, display, context: FileContext, accounts, out, days) -> Entry | str | None:
     """The entry, or when it has errors its id (if known) so replies to it are not reported again."""
     line = item.line
     lines = item.key_lines
     bad = len(out)
-    for key in item:
-        if key not in ENTRY_KEYS:
-            out.append(error(display, lines[key], f"unknown key {key!r} in entry{did_you_mean(key, ENTRY_KEYS)}"))
+    if not _ENTRY_KEYS.issuperset(item):
+        for key in item:
+            if key not in _ENTRY_KEYS:
+                out.append(error(display, lines[key], f"unknown key {key!r} in entry{did_you_mean(key, ENTRY_KEYS)}"))
 
     if "date" in item:
         date = _date(item, "date", display, context.calendar, out)
@@ -157,16 +160,18 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
 
     clock = None
     raw_time = item.raw.get("time")
-    if "time" not in item:
-        out.append(error(display, line, "entry needs 'time' (HH:MM or HH:MM:SS)"))
-    elif raw_time is None or (clock := parse_time(raw_time)) is None:
-        out.append(error(display, lines["time"], f"impossible time {_show(raw_time if raw_time is not None else item['time'])}: use HH:MM or HH:MM:SS (00:00 to 23:59:59)"))
+    if raw_time is None or (clock := parse_time(raw_time)) is None:
+        if "time" not in item:
+            out.append(error(display, line, "entry needs 'time' (HH:MM or HH:MM:SS)"))
+        else:
+            out.append(error(display, lines["time"], f"impossible time {_show(raw_time if raw_time is not None else item['time'])}: use HH:MM or HH:MM:SS (00:00 to 23:59:59)"))
 
     account = item.get("account")
-    if "account" not in item:
-        out.append(error(display, line, "entry needs 'account'"))
-    elif not isinstance(account, str) or account not in accounts:
-        out.append(error(display, lines["account"], f"unknown account {_show(account)}{did_you_mean(account, accounts)}"))
+    if type(account) is not str or account not in accounts:
+        if "account" not in item:
+            out.append(error(display, line, "entry needs 'account'"))
+        else:
+            out.append(error(display, lines["account"], f"unknown account {_show(account)}{did_you_mean(account, accounts)}"))
         account = None
 
     storm = item.get("storm")
@@ -174,55 +179,58 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
         out.append(error(display, lines["storm"], f"storm to unknown persona {_show(storm)}{did_you_mean(storm, context.personas)}"))
 
     text = item.get("text")
-    if "text" not in item or text is None:
-        text = None
+    if text is None:
         if storm is None:
             out.append(error(display, lines.get("text", line), "entry needs 'text' (only a storm entry may have none)"))
-    elif not isinstance(text, str):
+    elif type(text) is not str:
         out.append(error(display, lines["text"], f"text must be a string, not {_show(text)} (put it in quotes)"))
         text = None
-    elif not text.strip():
+    elif text.isspace() or not text:
         out.append(error(display, lines["text"], "empty text"))
         text = None
 
-    media = _media(item, display, out)
+    media = _media(item, display, out) if "media" in item else ()
 
     reply_to = item.get("reply_to")
-    if reply_to is not None and (not isinstance(reply_to, str) or not reply_to):
+    if reply_to is not None and (type(reply_to) is not str or not reply_to):
         out.append(error(display, lines["reply_to"], "reply_to must be the id of an earlier entry"))
         reply_to = None
 
     entry_id = item.get("id")
-    if entry_id is not None and (not isinstance(entry_id, str) or not ID.match(entry_id)):
+    if entry_id is not None and (type(entry_id) is not str or not ID.match(entry_id)):
         out.append(error(display, lines["id"], f"id must be text without spaces, not {_show(entry_id)}"))
         entry_id = None
 
     lengths = ()
+    length = 0
     if text is not None and account is not None:
         platforms, max_chars = accounts[account]
-        lengths = tuple((p, weighted_length(text, p)) for p in platforms)
-        for platform, length in lengths:
+        lengths = tuple([(p, weighted_length(text, p)) for p in platforms])
+        for platform, n in lengths:
             cap = limit(platform, max_chars)
-            if cap is not None and length > cap:
-                out.append(error(display, lines["text"], f"text is {length} characters on {platform}, over its limit of {cap}"))
+            if cap is not None and n > cap:
+                out.append(error(display, lines["text"], f"text is {n} characters on {platform}, over its limit of {cap}"))
+            if n > length:
+                length = n
 
-    if date is None or any(d.is_error for d in out[bad:]):  # no date: the file's is wrong, reported once
+    if date is None or (len(out) > bad and any(d.is_error for d in out[bad:])):  # no date: the file's is wrong, reported once
         if isinstance(entry_id, str):
             return entry_id
         if date and clock and account:
             return _default_id(date, clock, raw_time, account)
         return None
-    y, m, d = date
-    written = f"{y:04d}-{m:02d}-{d:02d}T{clock.hour:02d}:{clock.minute:02d}:{clock.second:02d}"
+    day = days.get(date)
+    if day is None:
+        y, m, d = date
+        day = days[date] = (f"{y:04d}-{m:02d}-{d:02d}", to_gregorian(y, m, d, context.calendar))
+    hms = clock.isoformat()
     if entry_id is None:
-        entry_id = _default_id(date, clock, raw_time, account)
-    gregorian = to_gregorian(y, m, d, context.calendar)
-    moment = datetime(gregorian.year, gregorian.month, gregorian.day, clock.hour, clock.minute, clock.second)
+        entry_id = _default_id(date, clock, raw_time, account, day[0])
     return Entry(
         id=entry_id,
         account=account,
-        written=written,
-        moment=moment,
+        written=f"{day[0]}T{hms}",
+        moment=datetime.combine(day[1], clock),
         text=text,
         media=media,
         reply_to=reply_to,
@@ -230,15 +238,19 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
         path=display,
         line=line,
         position=position,
-        length=max((n for _, n in lengths), default=0),
+        length=length,
         lengths=lengths,
     )
 
 
-def _default_id(date, clock, raw_time: str, account: str) -> str:
-    y, m, d = date
-    stamp = f"{clock.hour:02d}{clock.minute:02d}" + (f"{clock.second:02d}" if raw_time.count(":") == 2 else "")
-    return f"{y:04d}-{m:02d}-{d:02d}T{stamp}-{account}"
+def _default_id(date, clock, raw_time: str, account: str, day: str | None = None) -> str:
+    """YYYY-MM-DDTHHMM[SS]-account: seconds only when the time was written with them."""
+    if day is None:
+        y, m, d = date
+        day = f"{y:04d}-{m:02d}-{d:02d}"
+    hms = clock.isoformat()  # HH:MM:SS
+    seconds = hms[6:] if raw_time.count(":") == 2 else ""
+    return f"{day}T{hms[:2]}{hms[3:5]}{seconds}-{account}"
 
 
 def _media(item: YMap, display: str, out) -> tuple[Media, ...]:

@@ -1,16 +1,20 @@
 """Post lengths as each network counts them, and each network's limit.
 
 - x: twitter-text's ``weightedLength`` (twitter-text-parser), by an exact fast
-  path (about 1 us a plain post instead of parse_tweet's 1 ms) that reads the
-  library's own weights, emoji list and URL extractor; the slow, memoised
-  ``parse_tweet`` runs only if that data is not in the shape expected here.
+  path (a few us a post instead of parse_tweet's 1 ms) built from the
+  library's own weights, emoji list and TLDs, and its URL extractor; the slow,
+  memoised ``parse_tweet`` runs only if that data is not in the shape expected
+  here. The data is read from bot/_twitter_data.py (written by
+  scripts/gen_twitter_data.py) when that snapshot was made from the installed
+  version, else from the library; either way twitter_text (0.1 s to import)
+  loads only to extract a URL.
 - mastodon: grapheme clusters of the server's "countable text" (its
   StatusLengthValidator): every http(s) URL counts 23 and ``@user@domain``
   counts as ``@user``; a blank text counts 0.
 - bluesky: extended grapheme clusters (UAX #29, the ``regex`` module's ``\\X``).
 - console and unknown networks: ``len(text)``.
 
-The heavy libraries (twitter_text, regex) load on first use.
+The heavy libraries (twitter_text, regex) load on first need.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _LIMITS: dict[str, int | None] = {"x": 280, "mastodon": 500, "bluesky": 300, "console": None}
@@ -117,35 +121,209 @@ def grapheme_count(text: str) -> int:
 
 @functools.cache
 def _load_twitter_text() -> None:
-    """Import twitter_text, lending it pkg_resources if setuptools >= 81 took that away.
+    """Import twitter_text, lending it a stand-in for pkg_resources.
 
     Its emoji module reads its data file with pkg_resources.resource_string at
-    import; the stand-in does that one thing and leaves sys.modules afterwards.
+    import. The real pkg_resources takes 80 ms to import (and setuptools >= 81
+    has none), so unless it is loaded already a stand-in that does that one
+    thing is lent for the import; sys.modules is left as it was.
     """
-    import warnings
-
-    try:
-        with warnings.catch_warnings():  # not the user's concern, on every run
-            warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-            import twitter_text  # noqa: F401
-        return
-    except ModuleNotFoundError as exc:
-        if exc.name != "pkg_resources":
-            raise
     import sys
     import types
     from pathlib import Path
+
+    before = sys.modules.get("pkg_resources")
+    if isinstance(before, types.ModuleType):  # the real one, already paid for
+        import twitter_text  # noqa: F401
+
+        return
 
     def resource_string(module: str, name: str) -> bytes:
         return Path(sys.modules[module].__file__ or "").with_name(name).read_bytes()
 
     stand_in = types.ModuleType("pkg_resources")
     stand_in.resource_string = resource_string  # type: ignore[attr-defined]
+    absent = "pkg_resources" not in sys.modules
     sys.modules["pkg_resources"] = stand_in
     try:
         import twitter_text  # noqa: F401,F811
     finally:
-        del sys.modules["pkg_resources"]
+        if absent:
+            del sys.modules["pkg_resources"]
+        else:  # None: its import was blocked
+            sys.modules["pkg_resources"] = before  # type: ignore[assignment]
+
+
+# --- twitter-text's data: the snapshot, or read from the library -------------
+
+
+@dataclass(frozen=True)
+class _TwitterData:
+    """The parts of twitter-text the fast paths use, before any table is built."""
+
+    config: dict[str, Any]  # config["defaults"]: weights, ranges, scale, URL length
+    emoji_sequences: frozenset[str] | None  # None: its emoji regex is not in the expected shape
+    emoji_singles: tuple[tuple[int, int], ...] | None  # code point ranges, inclusive
+    spaces_group: str  # body of a regex char class
+    ascii_tlds: frozenset[str] | None  # lower case; None: its TLD lists look different
+    idn_tld_firsts: str | None  # the non-ASCII chars a TLD starts with; None: lists look different
+    mixed_tlds: tuple[str, ...] | None  # lower case TLDs of ASCII letters then non-ASCII chars
+    latin_accent_chars: str  # body of a regex char class
+    origin: str = field(default="library", compare=False)  # or "snapshot"
+
+
+@functools.cache
+def _installed_version() -> str | None:
+    """twitter-text-parser's installed version, None if not found cheaply.
+
+    Read from the one dist-info beside the package that ``import twitter_text``
+    would load, without importing it (importlib.metadata costs 25 ms).
+    """
+    import importlib.util
+    import os
+
+    try:
+        spec = importlib.util.find_spec("twitter_text")
+        places = list(spec.submodule_search_locations or []) if spec else []
+        if len(places) != 1:
+            return None
+        site = os.path.dirname(places[0])
+        infos = [
+            n for n in os.listdir(site) if n.lower().startswith("twitter_text_parser-") and n.endswith(".dist-info")
+        ]
+        if len(infos) != 1:
+            return None
+        with open(os.path.join(site, infos[0], "METADATA"), encoding="utf-8") as metadata:
+            for line in metadata:
+                if not line.strip():  # end of the headers
+                    break
+                if line.startswith("Version:"):
+                    return line.partition(":")[2].strip()
+    except (ImportError, OSError, ValueError):
+        pass
+    return None
+
+
+def _snapshot_data() -> tuple[str, _TwitterData]:
+    """(twitter-text-parser version it was made from, data) of bot/_twitter_data.py."""
+    from bot import _twitter_data as snap
+
+    return snap.VERSION, _TwitterData(
+        config=snap.CONFIG,
+        emoji_sequences=snap.EMOJI_SEQUENCES,
+        emoji_singles=snap.EMOJI_SINGLES,
+        spaces_group=snap.SPACES_GROUP,
+        ascii_tlds=snap.ASCII_TLDS,
+        idn_tld_firsts=snap.IDN_TLD_FIRSTS,
+        mixed_tlds=snap.MIXED_TLDS,
+        latin_accent_chars=snap.LATIN_ACCENT_CHARS,
+        origin="snapshot",
+    )
+
+
+def _library_data() -> _TwitterData:
+    """The data read from twitter_text itself (imports it)."""
+    _load_twitter_text()
+    from twitter_text.config import config
+    from twitter_text.regexp.emoji import emoji
+    from twitter_text.regexp.latin_accent_chars import latin_accent_chars
+    from twitter_text.regexp.spaces_group import spaces_group
+    from twitter_text.regexp.valid_cctld import valid_cctld
+    from twitter_text.regexp.valid_gtld import valid_gtld
+
+    sequences, singles = _parse_emoji_pattern(emoji) or (None, None)
+    return _TwitterData(
+        config=config["defaults"],
+        emoji_sequences=sequences,
+        emoji_singles=singles,
+        spaces_group=spaces_group,
+        ascii_tlds=_parse_tlds([valid_gtld, valid_cctld]),
+        idn_tld_firsts=_idn_firsts([valid_gtld, valid_cctld]),
+        mixed_tlds=_mixed_tlds([valid_gtld, valid_cctld]),
+        latin_accent_chars=latin_accent_chars.pattern,
+    )
+
+
+@functools.cache
+def _data() -> _TwitterData:
+    """The snapshot if made from the installed twitter-text-parser, else the library's data."""
+    try:
+        version, data = _snapshot_data()
+    except ImportError:  # not generated
+        return _library_data()
+    return data if version == _installed_version() else _library_data()
+
+
+_HEX8 = r"\\U[0-9a-fA-F]{8}"
+
+
+def _parse_emoji_pattern(
+    rx: re.Pattern[str],
+) -> tuple[frozenset[str], tuple[tuple[int, int], ...]] | None:
+    """twitter-text's emoji regex as (sequences of 2+ code points, single code point ranges).
+
+    None unless it is alternatives of sequences, longest first (so the first
+    match is the longest), then one class of single code points and ranges.
+    """
+    if rx.flags & (re.IGNORECASE | re.VERBOSE | re.DOTALL | re.MULTILINE):
+        return None
+    *alternatives, last = rx.pattern.split("|")
+    if not re.fullmatch(rf"\[(?:{_HEX8}(?:-{_HEX8})?)+\]", last):
+        return None
+    sequences = []
+    for alt in alternatives:
+        if not re.fullmatch(f"(?:{_HEX8})+", alt):
+            return None
+        sequences.append("".join(chr(int(h, 16)) for h in re.findall(r"U([0-9a-fA-F]{8})", alt)))
+    lengths = [len(s) for s in sequences]
+    if lengths != sorted(lengths, reverse=True):
+        return None
+    singles = re.findall(r"U([0-9a-fA-F]{8})(?:-\\U([0-9a-fA-F]{8}))?", last)
+    return frozenset(sequences), tuple((int(a, 16), int(b or a, 16)) for a, b in singles)
+
+
+def _tld_list(regexes: list[re.Pattern[str]]) -> list[str] | None:
+    """The alternatives of twitter-text's TLD regexes; None if they look different."""
+    tlds: list[str] = []
+    for rx in regexes:
+        body = re.fullmatch(r"\(\?:\(\?:(.*)\)\(\?=\[\^0-9a-zA-Z@\+-\]\|\$\)\)", rx.pattern, re.S)
+        if body is None:
+            return None
+        tlds += body.group(1).split("|")
+    return tlds
+
+
+def _idn_firsts(regexes: list[re.Pattern[str]]) -> str | None:
+    """The non-ASCII chars TLDs start with, sorted; None if the lists look different."""
+    tlds = _tld_list(regexes)
+    return None if tlds is None else "".join(sorted({t[0] for t in tlds if not t[0].isascii()}))
+
+
+def _mixed_tlds(regexes: list[re.Pattern[str]]) -> tuple[str, ...] | None:
+    """TLDs that start with ASCII and hold non-ASCII chars ("vermögensberatung"), lower
+    case and sorted; None if the lists look different."""
+    tlds = _tld_list(regexes)
+    if tlds is None:
+        return None
+    return tuple(sorted({t.lower() for t in tlds if t[0].isascii() and not t.isascii()}))
+
+
+def _parse_tlds(regexes: list[re.Pattern[str]]) -> frozenset[str] | None:
+    """twitter-text's all-ASCII TLDs in lower case; None if its lists look different.
+
+    The TLD filter below assumes: ASCII in a TLD is letters, and no non-ASCII
+    char of a TLD matches an ASCII char case-insensitively.
+    """
+    tlds = _tld_list(regexes)
+    if tlds is None:
+        return None
+    chars = set("".join(tlds))
+    if any(ch.isascii() and not ch.isalpha() for ch in chars):
+        return None
+    others = "".join(re.escape(ch) for ch in sorted(chars) if not ch.isascii())
+    if re.search(f"[{others}]", "".join(map(chr, range(128))), re.I):
+        return None
+    return frozenset(t.lower() for t in tlds if t.isascii())
 
 
 # --- URLs, found token by token ----------------------------------------------
@@ -164,47 +342,49 @@ _NOT_AFTER_TLD = frozenset("0123456789@+-")
 
 @functools.cache
 def _space_re() -> re.Pattern[str]:
-    _load_twitter_text()
-    from twitter_text.regexp.spaces_group import spaces_group
+    """One of twitter-text's space chars (its URLs never hold one)."""
+    return re.compile(f"[{_data().spaces_group}]")
 
-    return re.compile(f"[{spaces_group}]")
+
+def _ascii_tlds() -> frozenset[str] | None:
+    """twitter-text's all-ASCII TLDs, lower case (None: not in the shape the filter needs)."""
+    return _data().ascii_tlds
+
+
+_ASCII_LETTER_FOLD = re.compile(r"[a-z]", re.I)  # also "ſ" and the Kelvin sign, as the extractor's re.I
 
 
 @functools.cache
-def _ascii_tlds() -> frozenset[str] | None:
-    """twitter-text's all-ASCII TLDs in lower case; None if its lists look different.
-
-    The TLD filter below assumes: ASCII in a TLD is letters, and no non-ASCII
-    char of a TLD matches an ASCII char case-insensitively.
-    """
-    _load_twitter_text()
-    from twitter_text.regexp.valid_cctld import valid_cctld
-    from twitter_text.regexp.valid_gtld import valid_gtld
-
-    tlds: list[str] = []
-    for rx in (valid_gtld, valid_cctld):
-        body = re.fullmatch(r"\(\?:\(\?:(.*)\)\(\?=\[\^0-9a-zA-Z@\+-\]\|\$\)\)", rx.pattern, re.S)
-        if body is None:
-            return None
-        tlds += body.group(1).split("|")
-    chars = set("".join(tlds))
-    if any(ch.isascii() and not ch.isalpha() for ch in chars):
-        return None
-    others = "".join(re.escape(ch) for ch in sorted(chars) if not ch.isascii())
-    if re.search(f"[{others}]", "".join(map(chr, range(128))), re.I):
-        return None
-    return frozenset(t.lower() for t in tlds if t.isascii())
+def _idn_first() -> re.Pattern[str] | None:
+    """Matches a char that can begin a non-ASCII TLD, case-insensitively as the extractor does."""
+    firsts = _data().idn_tld_firsts
+    return None if firsts is None else re.compile(f"[{re.escape(firsts)}]", re.I)
 
 
 def _may_hold_tld(text: str, start: int, end: int, tlds: frozenset[str]) -> bool:
-    """False only if no "." in text[start:end] can be followed by a TLD."""
+    """False only if no "." in text[start:end] can be followed by a TLD.
+
+    A TLD ends a run of letters (the extractor's lookahead refuses a letter
+    or digit after it): an all-ASCII TLD is the whole ASCII run after the dot;
+    a non-ASCII one starts right after the dot, or after the ASCII start of
+    one of the few that mix the two ("vermögensberatung"). A non-ASCII char that matches an ASCII letter case-insensitively ("ſ" is
+    "s") keeps the token in doubt, so the extractor decides."""
+    idn_first = _idn_first()
+    mixed = _data().mixed_tlds
     for m in _BARE_URL_HINT.finditer(text, start, end):
         run = _LETTERS.match(text, m.end() - 1, end)  # always matches, maybe empty
         assert run is not None
         after = text[run.end()] if run.end() < len(text) else ""
         word = run.group().lower()
-        if not after.isascii():  # a TLD with non-ASCII chars may go on
-            return True
+        if not after.isascii():
+            if idn_first is None or mixed is None or _ASCII_LETTER_FOLD.match(after):
+                return True
+            if not word:  # "word.”" is not a TLD; ".рф" may be
+                if idn_first.match(after):
+                    return True
+                continue
+            if any(t.startswith(word) for t in mixed):  # "vermö..."
+                return True
         if word == "xn" and after == "-":  # punycode
             return True
         if word in tlds and after not in _NOT_AFTER_TLD:  # a TLD, then its lookahead
@@ -250,15 +430,13 @@ def _url_entities(text: str, bare: bool) -> list[tuple[int, int, str]]:
 @functools.cache
 def _mastodon_res() -> tuple[Any, Any, Any]:
     rx = _rx()
-    _load_twitter_text()
-    from twitter_text.regexp.latin_accent_chars import latin_accent_chars
-
+    accents = _data().latin_accent_chars
     word = r"\p{L}\p{M}\p{Nd}\p{Pc}"  # Ruby's [[:word:]]
     mention = rx.compile(
         rf"(?<![=/{word}])@(([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@[{word}.-]+[{word}]+)?)",
         rx.IGNORECASE,
     )
-    end_mention = rx.compile(rf"[@＠]|[{latin_accent_chars.pattern}]|://", rx.IGNORECASE)
+    end_mention = rx.compile(rf"[@＠]|[{accents}]|://", rx.IGNORECASE)
     blank = rx.compile(r"[\t\n\x0b\x0c\r\x85\p{Zs}\p{Zl}\p{Zp}]*")
     return mention, end_mention, blank
 
@@ -301,52 +479,25 @@ class _XTables:
     starts: frozenset[str]  # chars that may begin an emoji, but ASCII firsts of sequences
     ascii_firsts: frozenset[str]  # ASCII chars beginning a sequence (keycaps "1", "#", "*")
     ascii_seconds: frozenset[str]  # what follows them in a sequence
-    multi: frozenset[str]  # emoji of 2+ code points (and any 1-cp alternative)
+    multi: frozenset[str]  # emoji of 2+ code points (and any 1-cp alternative of the regex)
     multi_lengths: dict[str, tuple[int, ...]]  # first char -> lengths, longest first
     singles: frozenset[str]
     ascii_plain: bool  # ASCII chars weigh `light`; emoji begin or go on with non-ASCII
+    heavy_chars: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)  # memo
 
 
-_HEX8 = r"\\U[0-9a-fA-F]{8}"
-
-
-def _parse_emoji_pattern(rx: re.Pattern[str]) -> tuple[list[str], set[str]] | None:
-    """The alternatives of twitter-text's emoji regex: (sequences in order, singles)."""
-    if rx.flags & (re.IGNORECASE | re.VERBOSE | re.DOTALL | re.MULTILINE):
-        return None
-    *alternatives, last = rx.pattern.split("|")
-    if not re.fullmatch(rf"\[(?:{_HEX8}(?:-{_HEX8})?)+\]", last):
-        return None
-    sequences = []
-    for alt in alternatives:
-        if not re.fullmatch(f"(?:{_HEX8})+", alt):
-            return None
-        sequences.append("".join(chr(int(h, 16)) for h in re.findall(r"U([0-9a-fA-F]{8})", alt)))
-    singles: set[str] = set()
-    for a, b in re.findall(r"U([0-9a-fA-F]{8})(?:-\\U([0-9a-fA-F]{8}))?", last):
-        singles.update(map(chr, range(int(a, 16), int(b or a, 16) + 1)))
-    return sequences, singles
-
-
-def _build_x_tables() -> _XTables | None:
-    """Read twitter-text's data; None if it is not what this fast path assumes."""
-    _load_twitter_text()
-    from twitter_text.config import config
-    from twitter_text.regexp.emoji import emoji
-
-    opts = config["defaults"]
+def _build_x_tables(data: _TwitterData) -> _XTables | None:
+    """Tables for the fast path; None if the data is not what it assumes."""
+    opts = data.config
     weights = {r["weight"] for r in opts["ranges"]}
-    parsed = _parse_emoji_pattern(emoji)
-    if len(weights) != 1 or parsed is None:
+    if len(weights) != 1 or data.emoji_sequences is None or data.emoji_singles is None:
         return None
-    sequences, singles = parsed
-    lengths = [len(s) for s in sequences]
-    if lengths != sorted(lengths, reverse=True):  # first match must be longest match
-        return None
-    by_first: dict[str, list[int]] = {}
+    sequences = data.emoji_sequences
+    singles = {chr(c) for a, b in data.emoji_singles for c in range(a, b + 1)}
+    by_first: dict[str, set[int]] = {}
     for s in sequences:
-        by_first.setdefault(s[0], []).append(len(s))
-    multi_lengths = {c: tuple(sorted(set(ns), reverse=True)) for c, ns in by_first.items()}
+        by_first.setdefault(s[0], set()).add(len(s))
+    multi_lengths = {c: tuple(sorted(ns, reverse=True)) for c, ns in by_first.items()}
     ranges = "".join(f"\\U{r['start']:08x}-\\U{r['end']:08x}" for r in opts["ranges"])
     heavy_re = re.compile(f"[^{ranges}]") if ranges else re.compile(r"[\s\S]")
     ascii_led = [q for q in sequences if q[0].isascii() and len(q) > 1]
@@ -362,7 +513,7 @@ def _build_x_tables() -> _XTables | None:
         starts=frozenset(starts),
         ascii_firsts=frozenset(q[0] for q in ascii_led),
         ascii_seconds=frozenset(seconds),
-        multi=frozenset(sequences),
+        multi=sequences,
         multi_lengths=multi_lengths,
         singles=frozenset(singles),
         ascii_plain=heavy_re.search("".join(map(chr, range(128)))) is None
@@ -370,7 +521,10 @@ def _build_x_tables() -> _XTables | None:
     )
 
 
-_x_tables = functools.cache(_build_x_tables)
+@functools.cache
+def _x_tables() -> _XTables | None:
+    """The fast path's tables (None: use parse_tweet)."""
+    return _build_x_tables(_data())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -381,14 +535,15 @@ def _parse_tweet_length(text: str) -> int:
     return parse_tweet(text).weightedLength
 
 
-def _emoji_spans(text: str, tb: _XTables) -> list[tuple[int, int]]:
+def _emoji_spans(text: str, tb: _XTables, chars: set[str]) -> list[tuple[int, int]]:
     """(start, length) of each emoji, as twitter-text's emoji regex finds them.
 
-    Only positions holding a possible first char are tried (found with set
-    look-ups and str.find, since a regex class of non-BMP ranges is slow),
-    in order, each match consuming its chars as re.finditer does.
+    `chars`: the distinct chars of `text` (only the non-ASCII ones if
+    ``tb.ascii_plain``). Only positions holding a possible first char are
+    tried (found with set look-ups and str.find, since a regex class of
+    non-BMP ranges is slow), in order, each match consuming its chars as
+    re.finditer does.
     """
-    chars = _non_ascii(text) if tb.ascii_plain else set(text)
     candidates: list[int] = []
     for c in tb.starts.intersection(chars):
         _find_all(text, c, candidates)
@@ -397,17 +552,38 @@ def _emoji_spans(text: str, tb: _XTables) -> list[tuple[int, int]]:
         _find_all(text, c, seconds)
         candidates += [i - 1 for i in seconds if i and text[i - 1] in tb.ascii_firsts]
     found: list[tuple[int, int]] = []
-    pos = 0
+    pos, end = 0, len(text)
     for p in sorted(candidates):
         if p < pos:
             continue
-        size = next((n for n in tb.multi_lengths.get(text[p], ()) if text[p : p + n] in tb.multi), 0)
-        if not size and text[p] in tb.singles:
-            size = 1
-        if size:
-            found.append((p, size))
-            pos = p + size
+        c = text[p]
+        for n in tb.multi_lengths.get(c, ()):  # longest first, as the regex tries them
+            if p + n <= end and text[p : p + n] in tb.multi:
+                found.append((p, n))
+                pos = p + n
+                break
+        else:
+            if c in tb.singles:
+                found.append((p, 1))
+                pos = p + 1
     return found
+
+
+def _heavy_count(text: str, non_ascii: list[str], chars: set[str], tb: _XTables) -> int:
+    """How many chars of `text` weigh `heavy`.
+
+    With ``tb.ascii_plain``: `non_ascii` lists every non-ASCII char of `text`
+    and `chars` the distinct ones; few of them are light, so those are counted.
+    """
+    if not tb.ascii_plain:
+        return len(tb.heavy_re.findall(text))
+    count = len(non_ascii)
+    for c in chars:
+        if (heavy := tb.heavy_chars.get(c)) is None:
+            heavy = tb.heavy_chars[c] = tb.heavy_re.match(c) is not None
+        if not heavy:
+            count -= text.count(c)
+    return count
 
 
 def x_length(text: str) -> int:
@@ -418,29 +594,30 @@ def x_length(text: str) -> int:
     t = unicodedata.normalize("NFC", text)
     if "\r" in t:
         t = t.replace("\r\n", "\n").replace("\r", "\n")
-    if tb.ascii_plain and t.isascii() and _BARE_URL_HINT.search(t) is None:
+    plain = tb.ascii_plain and t.isascii()
+    if plain and _BARE_URL_HINT.search(t) is None:
         return int(len(t) * tb.light / tb.scale)
+    if tb.ascii_plain:
+        non_ascii = [] if plain else _NON_ASCII.findall(t)
+        chars = set(non_ascii)
+    else:
+        non_ascii, chars = [], set(t)
     # Entities by start index; a URL wins over an emoji at the same index, and
     # a later entity at the same index over an earlier one, as in parse_tweet.
     entities: dict[int, tuple[int, int]] = {}
-    if tb.emoji and not (tb.ascii_plain and t.isascii()):
-        for start, size in _emoji_spans(t, tb):
+    if tb.emoji and chars:
+        for start, size in _emoji_spans(t, tb, chars):
             entities[start] = (size, tb.heavy)
     for start, _, url in _url_entities(t, bare=True):
         entities[start] = (len(url), tb.url)  # parse_tweet skips len(url) chars
-    has_heavy = tb.heavy_re.search(t) is not None
-
-    def chars(a: int, b: int) -> int:
-        extra = len(tb.heavy_re.findall(t, a, b)) * (tb.heavy - tb.light) if has_heavy else 0
-        return (b - a) * tb.light + extra
-
-    total = pos = 0
+    # Every char at its own weight, then each entity's chars swapped for its weight.
+    extra = tb.heavy - tb.light
+    total = len(t) * tb.light + _heavy_count(t, non_ascii, chars, tb) * extra
+    pos = 0
     for start in sorted(entities):
         if start < pos:  # inside an entity already counted
             continue
         size, weight = entities[start]
-        total += chars(pos, start) + weight
         pos = start + size
-    if pos < len(t):
-        total += chars(pos, len(t))
+        total += weight - size * tb.light - len(tb.heavy_re.findall(t, start, pos)) * extra
     return int(total / tb.scale)

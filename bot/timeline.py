@@ -86,10 +86,11 @@ def build(feed, years_later: int, *, daily_limit: int = 17, file_rank: dict[str,
         placed_entries.append(entry)
 
     staged = []
+    days: dict = {}
     for entry in placed_entries:
         instant = memo.get(entry.moment)
         if instant is None:
-            instant = _plain_instant(entry.moment, years_later, zone)
+            instant = _plain_instant(entry.moment, years_later, zone, days)
             if instant is not None and instants is not None:
                 memo[entry.moment] = instant
         if instant is not None:
@@ -151,25 +152,62 @@ def build(feed, years_later: int, *, daily_limit: int = 17, file_rank: dict[str,
 def remember_instants(entries, years_later: int, zone: ZoneInfo, instants: dict) -> None:
     """Fill `instants` (as `build(..., instants=)` keeps it) for these entries."""
     memo = instants.setdefault((years_later, zone.key), {})
+    days: dict = {}
     for entry in entries:
         moment = entry.moment
         if moment not in memo:
-            instant = _plain_instant(moment, years_later, zone)
+            instant = _plain_instant(moment, years_later, zone, days)
             if instant is not None:
                 memo[moment] = instant
 
 
-def _plain_instant(moment: datetime, years_later: int, zone: ZoneInfo) -> datetime | None:
+DAY_MEMO_AFTER = 8  # entries of a day replayed one by one before its whole day is checked
+
+
+def _plain_instant(moment: datetime, years_later: int, zone: ZoneInfo, days: dict | None = None) -> datetime | None:
     """`replay(...).instant` when the replay needs no adjustment (the common case,
-    about three times faster); None on 29 February, in a DST gap or fold, or out of range."""
+    about three times faster); None on 29 February, in a DST gap or fold, or out of range.
+    `days` (a dict the caller keeps across calls) remembers, for each historical day
+    with many entries, whether its whole replay day has one UTC offset: then a
+    moment of it is that day's first instant plus its time of day. (Checking a
+    day costs as much as a dozen moments, so a day's first few are done alone.)"""
     if moment.day == 29 and moment.month == 2:
         return None
+    if days is not None:
+        key = moment.toordinal()
+        start = days.get(key, 0)
+        if type(start) is int:  # entries seen so far
+            if start < DAY_MEMO_AFTER:
+                days[key] = start + 1
+            else:
+                start = days[key] = _plain_day(moment, years_later, zone)
+        if type(start) is datetime:
+            return start + timedelta(0, moment.hour * 3600 + moment.minute * 60 + moment.second)
     try:
         wall = moment.replace(year=moment.year + years_later)  # naive, in `zone`
         offset = zone.utcoffset(wall)
         if zone.utcoffset(wall.replace(fold=1)) != offset:
             return None
         return (wall - offset).replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+_DAY_POINTS = [timedelta(hours=h) for h in range(24)] + [timedelta(hours=23, minutes=59, seconds=59)]
+
+
+def _plain_day(moment: datetime, years_later: int, zone: ZoneInfo) -> datetime | None:
+    """The UTC instant at which `moment`'s replay day begins, when the zone keeps one
+    offset (no gap, no fold) at the start of each of its hours and at its last second;
+    else None. (Time zones change offset at most once in an hour.)"""
+    try:
+        first = datetime(moment.year + years_later, moment.month, moment.day)
+        offset = zone.utcoffset(first)
+        for step in _DAY_POINTS:
+            wall = first + step
+            if zone.utcoffset(wall) != offset or zone.utcoffset(wall.replace(fold=1)) != offset:
+                return None
+        return (first - offset).replace(tzinfo=UTC)
     except (ValueError, OverflowError):
         return None
 

@@ -14,20 +14,51 @@ nothing to build.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 250_000  # about 30,000 entries in one file; bounds memory well under 200 MB
 
 _TAG = "tag:yaml.org,2002:"
+_STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"
 _constructor = SafeConstructor()
+_resolver = Resolver()
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_tag(value: str) -> str:
+    """The tag YAML 1.1 gives a plain (unquoted) scalar, as PyYAML's resolver does."""
+    return _resolver.resolve(ScalarNode, value, (True, False))
+
+
+class Loader(_BaseLoader):
+    """The safe loader with a cheaper resolver (the composer asks it about every node).
+
+    Same tags as PyYAML's: no path resolvers are registered, so a quoted scalar
+    is a str and a plain one depends only on its text (memoised: keys and short
+    values repeat on every entry). Descending and ascending do nothing without
+    path resolvers; they are C callables here since they run twice per node."""
+
+    descend_resolver = staticmethod(slice)  # (parent, index) -> ignored
+    ascend_resolver = staticmethod(tuple)  # () -> ignored
+
+    def resolve(self, kind, value, implicit):
+        if kind is ScalarNode:
+            return _plain_tag(value) if implicit[0] else _STR
+        return _SEQ if kind is SequenceNode else _MAP
+
+
+assert not Resolver.yaml_path_resolvers, "path resolvers would change tags: see Loader"
 
 
 class SourceProblem(Exception):
@@ -49,11 +80,13 @@ class YList(list):
     __slots__ = ("line", "item_lines")
 
 
-def read_source(path) -> bytes:
+def read_source(path, info: os.stat_result | None = None) -> bytes:
     """The bytes of a feed file; SourceProblem (line 1) when it is not a regular file or
     is over MAX_BYTES. Never reads more than MAX_BYTES + 1 bytes (a 5 GB file or a
-    symlink to /dev/zero costs nothing). OSError (e.g. missing) passes through."""
-    info = os.stat(path)
+    symlink to /dev/zero costs nothing). OSError (e.g. missing) passes through.
+    `info`: the file's os.stat, when the caller has just taken it."""
+    if info is None:
+        info = os.stat(path)
     if not stat.S_ISREG(info.st_mode):
         raise SourceProblem(1, "not a regular file")
     with open(path, "rb") as handle:
@@ -119,49 +152,65 @@ def _bounded(text: str) -> None:
 
 
 class _Walker:
+    """Nodes to values. Collections are remembered by identity, so an alias is
+    shared (and counted once); scalars are cheap and just read again."""
+
     def __init__(self) -> None:
         self.seen: dict[int, object] = {}
         self.count = 0
 
     def value(self, node, depth: int):
+        if type(node) is ScalarNode:
+            self.count += 1
+            return node.value if node.tag == _STR else scalar(node)
         done = self.seen.get(id(node))
         if done is not None:
             return done
         self.count += 1
+        line = node.start_mark.line + 1
         if self.count > MAX_NODES:
-            raise SourceProblem(node.start_mark.line + 1, f"document has over {MAX_NODES} nodes")
+            raise SourceProblem(line, f"document has over {MAX_NODES} nodes")
         if depth > MAX_DEPTH:
-            raise SourceProblem(node.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
-        if isinstance(node, yaml.ScalarNode):
-            return scalar(node)
-        if node.tag not in (_TAG + "seq", _TAG + "map"):  # e.g. !!python/object, !!set, !!omap
-            raise SourceProblem(node.start_mark.line + 1, f"unsupported YAML tag {node.tag!r}")
-        if isinstance(node, yaml.SequenceNode):
-            out = YList()
-            out.line = node.start_mark.line + 1
-            out.item_lines = []
-            self.seen[id(node)] = out
+            raise SourceProblem(line, f"nested deeper than {MAX_DEPTH} levels")
+        if node.tag not in (_SEQ, _MAP):  # e.g. !!python/object, !!set, !!omap
+            raise SourceProblem(line, f"unsupported YAML tag {node.tag!r}")
+        depth += 1
+        if isinstance(node, SequenceNode):
+            items = YList()
+            items.line = line
+            items.item_lines = lines = []
+            self.seen[id(node)] = items
             for child in node.value:
-                out.append(self.value(child, depth + 1))
-                out.item_lines.append(child.start_mark.line + 1)
-            return out
+                items.append(self.value(child, depth))
+                lines.append(child.start_mark.line + 1)
+            self._bounded(line)
+            return items
         out = YMap()
-        out.line = node.start_mark.line + 1
-        out.key_lines = {}
-        out.raw = {}
+        out.line = line
+        out.key_lines = key_lines = {}
+        out.raw = raw = {}
         self.seen[id(node)] = out
         for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise SourceProblem(line, "a mapping key must be a plain name, not a list or mapping")
+            at = key_node.start_mark.line + 1
+            if type(key_node) is not ScalarNode:
+                raise SourceProblem(at, "a mapping key must be a plain name, not a list or mapping")
             key = key_node.value
-            if key in out.key_lines:
-                raise SourceProblem(line, f"duplicate key {key!r} (first on line {out.key_lines[key]})")
-            out[key] = self.value(value_node, depth + 1)
-            out.key_lines[key] = line
-            if isinstance(value_node, yaml.ScalarNode):
-                out.raw[key] = value_node.value
+            if key in key_lines:
+                raise SourceProblem(at, f"duplicate key {key!r} (first on line {key_lines[key]})")
+            if type(value_node) is ScalarNode:
+                self.count += 1
+                text = value_node.value
+                out[key] = text if value_node.tag == _STR else scalar(value_node)
+                raw[key] = text
+            else:
+                out[key] = self.value(value_node, depth)
+            key_lines[key] = at
+        self._bounded(line)
         return out
+
+    def _bounded(self, line: int) -> None:
+        if self.count > MAX_NODES:
+            raise SourceProblem(line, f"document has over {MAX_NODES} nodes")
 
 
 def scalar(node):

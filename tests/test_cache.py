@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot import cache as cache_module
+from bot import pool as pool_module
 from bot.cache import ParseCache, cache_folder, pack, unpack
 from bot.feed import load_feed, parse_sequential
 
@@ -50,9 +51,10 @@ class Counting(ParseCache):
         super().__init__(folder, workers=1, progress=False, **kw)
         self.parsed: list[str] = []
 
-    def _parse(self, jobs, context):
-        self.parsed.extend(display.split("/", 1)[1] for _, display in jobs)
-        return super()._parse(jobs, context)
+    def parse_files(self, feed, context, paths):
+        results = super().parse_files(feed, context, paths)
+        self.parsed.extend(self.last_misses)
+        return results
 
 
 def load(root: Path, cache: ParseCache | None, display: str = "feed"):
@@ -156,21 +158,28 @@ def test_display_path_is_not_baked_in(feed_dir, tmp_path):
 
 
 def test_pool_gives_the_same_results(feed_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(cache_module, "POOL_MIN_FILES", 2)
-    # threads left by earlier tests (fake servers) would make the cache refuse to fork
-    monkeypatch.setattr(cache_module.threading, "active_count", lambda: 1)
-    ran = []
-    real = ParseCache._in_pool
-
-    def spy(self, *args):
-        ran.append(result := real(self, *args))
-        return result
-
-    monkeypatch.setattr(ParseCache, "_in_pool", spy)
+    monkeypatch.setattr(pool_module, "POOL_MIN_FILES", 2)
+    monkeypatch.setattr(pool_module, "CHUNK_BYTES", 1)  # a task per file: several workers, results in order
+    # threads left by earlier tests (fake servers) would make the parser refuse to fork
+    monkeypatch.setattr(pool_module.threading, "active_count", lambda: 1)
     pooled = ParseCache(tmp_path / "cache", workers=2, progress=False)
     same(load(feed_dir, pooled), load(feed_dir, None))
     assert pooled.misses == 5
-    assert len(ran) == 1 and ran[0] is not None, "parsed in the pool"
+    assert pooled.used_pool, "parsed in the pool"
+
+
+def test_a_pool_that_fails_falls_back_to_parsing_here(feed_dir, tmp_path, monkeypatch):
+    """A worker that dies (as one killed by the OOM killer would) costs time, not results."""
+    monkeypatch.setattr(pool_module, "POOL_MIN_FILES", 2)
+    monkeypatch.setattr(pool_module.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(pool_module, "parse_chunk", _die)
+    pooled = ParseCache(tmp_path / "cache", workers=2, progress=False)
+    same(load(feed_dir, pooled), load(feed_dir, None))
+    assert pooled.used_pool and pooled.misses == 5
+
+
+def _die(jobs, context):
+    os._exit(9)
 
 
 def test_unreadable_cache_folder_is_not_fatal(feed_dir, tmp_path):
@@ -246,7 +255,7 @@ def test_files_older_than_their_bucket_are_not_read_again(feed_dir, tmp_path, mo
     monkeypatch.setattr(cache_module, "RACY_NS", -10**15)  # as if every file were written long before
     reads = []
     real = cache_module._key_and_bytes
-    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path: reads.append(path.name) or real(path))
+    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path, info: reads.append(path.name) or real(path, info))
     load(feed_dir, Counting(tmp_path / "c"))
     assert len(reads) == 5
     reads.clear()
@@ -266,7 +275,7 @@ def test_files_older_than_their_bucket_are_not_read_again(feed_dir, tmp_path, mo
 def test_files_written_just_before_their_bucket_are_always_hashed(feed_dir, tmp_path, monkeypatch):
     reads = []
     real = cache_module._key_and_bytes
-    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path: reads.append(path.name) or real(path))
+    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path, info: reads.append(path.name) or real(path, info))
     load(feed_dir, Counting(tmp_path / "c"))
     reads.clear()
     load(feed_dir, Counting(tmp_path / "c"))

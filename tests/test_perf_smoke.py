@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.anniversary import replay
-from bot.timeline import _plain_instant
+from bot.timeline import DAY_MEMO_AFTER, _plain_instant
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -159,6 +159,51 @@ def test_plain_instant_is_replay_without_adjustments(minutes, seconds, years, zo
         assert fast == slow.instant and fast.isoformat() == slow.instant.isoformat()
     else:
         assert slow.adjustments or moment.month == 2 and moment.day == 29
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    minutes=st.integers(0, 200 * 365 * 1440),
+    seconds=st.integers(0, 59),
+    other=st.integers(0, 86399),
+    years=st.integers(1, 300),
+    zone=st.sampled_from(ZONES),
+)
+def test_the_daily_memo_gives_the_same_instants(minutes, seconds, other, years, zone):
+    """A moment replayed through the memo of its day (filled by another moment of
+    that day) gets what it gets alone: same instant, or None for both."""
+    moment = datetime(1800, 1, 1) + timedelta(minutes=minutes, seconds=seconds)
+    neighbour = moment.replace(hour=other // 3600, minute=other // 60 % 60, second=other % 60)
+    tz = ZoneInfo(zone)
+    days: dict = {}
+    for _ in range(DAY_MEMO_AFTER + 1):  # enough entries that day for the memo to check the day
+        _plain_instant(neighbour, years, tz, days)
+    assert type(days.get(moment.toordinal())) is not int  # checked (or 29 February: never memoised)
+    memoised = _plain_instant(moment, years, tz, days)
+    alone = _plain_instant(moment, years, tz)
+    assert memoised == alone and (memoised is None or memoised.isoformat() == alone.isoformat())
+
+
+def test_the_daily_memo_declines_a_day_with_a_transition():
+    london = ZoneInfo("Europe/London")
+    gap_day, next_day = datetime(1926, 3, 29), datetime(1926, 3, 30)
+    days: dict = {gap_day.toordinal(): DAY_MEMO_AFTER, next_day.toordinal(): DAY_MEMO_AFTER}  # days seen often
+    assert _plain_instant(datetime(1926, 3, 29, 0, 59, 59), 100, london, days) == datetime(2026, 3, 29, 0, 59, 59, tzinfo=UTC)
+    assert _plain_instant(datetime(1926, 3, 29, 1, 30), 100, london, days) is None  # the gap
+    assert _plain_instant(datetime(1926, 3, 29, 2, 0), 100, london, days) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    assert _plain_instant(datetime(1926, 3, 30, 2, 0), 100, london, days) == datetime(2026, 3, 30, 1, 0, tzinfo=UTC)
+    assert days == {gap_day.toordinal(): None, next_day.toordinal(): datetime(2026, 3, 29, 23, 0, tzinfo=UTC)}
+
+
+def test_the_daily_memo_waits_for_a_busy_day():
+    london = ZoneInfo("Europe/London")
+    days: dict = {}
+    moment = datetime(1926, 7, 1, 12, 0)
+    for seen in range(1, DAY_MEMO_AFTER + 1):
+        _plain_instant(moment, 100, london, days)
+        assert days == {moment.toordinal(): seen}
+    assert _plain_instant(moment, 100, london, days) == datetime(2026, 7, 1, 11, 0, tzinfo=UTC)
+    assert days == {moment.toordinal(): datetime(2026, 6, 30, 23, 0, tzinfo=UTC)}
 
 
 def test_plain_instant_declines_gaps_and_folds():

@@ -15,10 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from bot.anniversary import CALENDARS
-from bot.importers.liveblog import parse_liveblog
-from bot.importers.lines import read_lines
-from bot.importers.writer import ImportFailed, Output, build, title_from, write
-from bot.importers.yamlout import FeedMeta
+
+# The importers load when a command runs: every `bot` invocation builds this group.
 
 ACCOUNT_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 DEFAULT_ZONE = "UTC"
@@ -87,6 +85,10 @@ def liveblog_command(file, out, account, name, platform, timezone, force, years_
     if day_end < day_start:
         raise click.BadParameter(f"--day-end {day_end} is before --day-start {day_start}", param_hint="--day-end")
     text = _read_text(file)
+    from bot.importers.liveblog import parse_liveblog
+    from bot.importers.writer import build, title_from
+    from bot.importers.yamlout import FeedMeta
+
     blog = parse_liveblog(text, str(file), years_back, day_start, day_end)
     _report(blog.diagnostics)
     meta = FeedMeta(title_from(file), timezone, "gregorian", account, name or account, platform, blog.description)
@@ -100,6 +102,10 @@ def liveblog_command(file, out, account, name, platform, timezone, force, years_
 @click.option("--verbose", is_flag=True, help="List every skipped line.")
 def lines_command(path, out, account, name, platform, timezone, force, calendar, verbose):
     """Import `YYYY-MM-DD HH:MM[ r] text` lines from a file or a folder of *.txt."""
+    from bot.importers.lines import read_lines
+    from bot.importers.writer import build, title_from
+    from bot.importers.yamlout import FeedMeta
+
     found = read_lines(path, str(path), calendar)
     if verbose:
         for skipped in found.skipped:
@@ -135,7 +141,10 @@ def _report(diagnostics) -> None:
         raise click.ClickException(f"import failed with {errors} error{'' if errors == 1 else 's'}; nothing written")
 
 
-def _finish(output: Output, out: Path, force: bool, account: str, note: str = "") -> None:
+def _finish(output, out: Path, force: bool, account: str, note: str = "") -> None:
+    """Write `output` (a bot.importers.writer.Output) and report."""
+    from bot.importers.writer import ImportFailed, write
+
     try:
         kept = write(out, output, force)
     except ImportFailed as exc:
