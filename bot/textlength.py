@@ -4,10 +4,9 @@
   path (a few us a post instead of parse_tweet's 1 ms) built from the
   library's own weights, emoji list and TLDs, and its URL extractor; the slow,
   memoised ``parse_tweet`` runs only if that data is not in the shape expected
-  here. The data is read from bot/_twitter_data.py (written by
-  scripts/gen_twitter_data.py) when that snapshot was made from the installed
-  version, else from the library; either way twitter_text (0.1 s to import)
-  loads only to extract a URL.
+  here. The data comes from bot.twitterdata (a snapshot when it matches the
+  installed version, else the library); either way twitter_text (0.1 s to
+  import) loads only to extract a URL.
 - mastodon: grapheme clusters of the server's "countable text" (its
   StatusLengthValidator): every http(s) URL counts 23 and ``@user@domain``
   counts as ``@user``; a blank text counts 0.
@@ -24,6 +23,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+from bot import twitterdata
 
 _LIMITS: dict[str, int | None] = {"x": 280, "mastodon": 500, "bluesky": 300, "console": None}
 _URL_CHARS = 23  # Mastodon's URL placeholder length
@@ -116,216 +117,6 @@ def grapheme_count(text: str) -> int:
     return count
 
 
-# --- twitter-text ------------------------------------------------------------
-
-
-@functools.cache
-def _load_twitter_text() -> None:
-    """Import twitter_text, lending it a stand-in for pkg_resources.
-
-    Its emoji module reads its data file with pkg_resources.resource_string at
-    import. The real pkg_resources takes 80 ms to import (and setuptools >= 81
-    has none), so unless it is loaded already a stand-in that does that one
-    thing is lent for the import; sys.modules is left as it was.
-    """
-    import sys
-    import types
-    from pathlib import Path
-
-    before = sys.modules.get("pkg_resources")
-    if isinstance(before, types.ModuleType):  # the real one, already paid for
-        import twitter_text  # noqa: F401
-
-        return
-
-    def resource_string(module: str, name: str) -> bytes:
-        return Path(sys.modules[module].__file__ or "").with_name(name).read_bytes()
-
-    stand_in = types.ModuleType("pkg_resources")
-    stand_in.resource_string = resource_string  # type: ignore[attr-defined]
-    absent = "pkg_resources" not in sys.modules
-    sys.modules["pkg_resources"] = stand_in
-    try:
-        import twitter_text  # noqa: F401,F811
-    finally:
-        if absent:
-            del sys.modules["pkg_resources"]
-        else:  # None: its import was blocked
-            sys.modules["pkg_resources"] = before  # type: ignore[assignment]
-
-
-# --- twitter-text's data: the snapshot, or read from the library -------------
-
-
-@dataclass(frozen=True)
-class _TwitterData:
-    """The parts of twitter-text the fast paths use, before any table is built."""
-
-    config: dict[str, Any]  # config["defaults"]: weights, ranges, scale, URL length
-    emoji_sequences: frozenset[str] | None  # None: its emoji regex is not in the expected shape
-    emoji_singles: tuple[tuple[int, int], ...] | None  # code point ranges, inclusive
-    spaces_group: str  # body of a regex char class
-    ascii_tlds: frozenset[str] | None  # lower case; None: its TLD lists look different
-    idn_tld_firsts: str | None  # the non-ASCII chars a TLD starts with; None: lists look different
-    mixed_tlds: tuple[str, ...] | None  # lower case TLDs of ASCII letters then non-ASCII chars
-    latin_accent_chars: str  # body of a regex char class
-    origin: str = field(default="library", compare=False)  # or "snapshot"
-
-
-@functools.cache
-def _installed_version() -> str | None:
-    """twitter-text-parser's installed version, None if not found cheaply.
-
-    Read from the one dist-info beside the package that ``import twitter_text``
-    would load, without importing it (importlib.metadata costs 25 ms).
-    """
-    import importlib.util
-    import os
-
-    try:
-        spec = importlib.util.find_spec("twitter_text")
-        places = list(spec.submodule_search_locations or []) if spec else []
-        if len(places) != 1:
-            return None
-        site = os.path.dirname(places[0])
-        infos = [
-            n for n in os.listdir(site) if n.lower().startswith("twitter_text_parser-") and n.endswith(".dist-info")
-        ]
-        if len(infos) != 1:
-            return None
-        with open(os.path.join(site, infos[0], "METADATA"), encoding="utf-8") as metadata:
-            for line in metadata:
-                if not line.strip():  # end of the headers
-                    break
-                if line.startswith("Version:"):
-                    return line.partition(":")[2].strip()
-    except (ImportError, OSError, ValueError):
-        pass
-    return None
-
-
-def _snapshot_data() -> tuple[str, _TwitterData]:
-    """(twitter-text-parser version it was made from, data) of bot/_twitter_data.py."""
-    from bot import _twitter_data as snap
-
-    return snap.VERSION, _TwitterData(
-        config=snap.CONFIG,
-        emoji_sequences=snap.EMOJI_SEQUENCES,
-        emoji_singles=snap.EMOJI_SINGLES,
-        spaces_group=snap.SPACES_GROUP,
-        ascii_tlds=snap.ASCII_TLDS,
-        idn_tld_firsts=snap.IDN_TLD_FIRSTS,
-        mixed_tlds=snap.MIXED_TLDS,
-        latin_accent_chars=snap.LATIN_ACCENT_CHARS,
-        origin="snapshot",
-    )
-
-
-def _library_data() -> _TwitterData:
-    """The data read from twitter_text itself (imports it)."""
-    _load_twitter_text()
-    from twitter_text.config import config
-    from twitter_text.regexp.emoji import emoji
-    from twitter_text.regexp.latin_accent_chars import latin_accent_chars
-    from twitter_text.regexp.spaces_group import spaces_group
-    from twitter_text.regexp.valid_cctld import valid_cctld
-    from twitter_text.regexp.valid_gtld import valid_gtld
-
-    sequences, singles = _parse_emoji_pattern(emoji) or (None, None)
-    return _TwitterData(
-        config=config["defaults"],
-        emoji_sequences=sequences,
-        emoji_singles=singles,
-        spaces_group=spaces_group,
-        ascii_tlds=_parse_tlds([valid_gtld, valid_cctld]),
-        idn_tld_firsts=_idn_firsts([valid_gtld, valid_cctld]),
-        mixed_tlds=_mixed_tlds([valid_gtld, valid_cctld]),
-        latin_accent_chars=latin_accent_chars.pattern,
-    )
-
-
-@functools.cache
-def _data() -> _TwitterData:
-    """The snapshot if made from the installed twitter-text-parser, else the library's data."""
-    try:
-        version, data = _snapshot_data()
-    except ImportError:  # not generated
-        return _library_data()
-    return data if version == _installed_version() else _library_data()
-
-
-_HEX8 = r"\\U[0-9a-fA-F]{8}"
-
-
-def _parse_emoji_pattern(
-    rx: re.Pattern[str],
-) -> tuple[frozenset[str], tuple[tuple[int, int], ...]] | None:
-    """twitter-text's emoji regex as (sequences of 2+ code points, single code point ranges).
-
-    None unless it is alternatives of sequences, longest first (so the first
-    match is the longest), then one class of single code points and ranges.
-    """
-    if rx.flags & (re.IGNORECASE | re.VERBOSE | re.DOTALL | re.MULTILINE):
-        return None
-    *alternatives, last = rx.pattern.split("|")
-    if not re.fullmatch(rf"\[(?:{_HEX8}(?:-{_HEX8})?)+\]", last):
-        return None
-    sequences = []
-    for alt in alternatives:
-        if not re.fullmatch(f"(?:{_HEX8})+", alt):
-            return None
-        sequences.append("".join(chr(int(h, 16)) for h in re.findall(r"U([0-9a-fA-F]{8})", alt)))
-    lengths = [len(s) for s in sequences]
-    if lengths != sorted(lengths, reverse=True):
-        return None
-    singles = re.findall(r"U([0-9a-fA-F]{8})(?:-\\U([0-9a-fA-F]{8}))?", last)
-    return frozenset(sequences), tuple((int(a, 16), int(b or a, 16)) for a, b in singles)
-
-
-def _tld_list(regexes: list[re.Pattern[str]]) -> list[str] | None:
-    """The alternatives of twitter-text's TLD regexes; None if they look different."""
-    tlds: list[str] = []
-    for rx in regexes:
-        body = re.fullmatch(r"\(\?:\(\?:(.*)\)\(\?=\[\^0-9a-zA-Z@\+-\]\|\$\)\)", rx.pattern, re.S)
-        if body is None:
-            return None
-        tlds += body.group(1).split("|")
-    return tlds
-
-
-def _idn_firsts(regexes: list[re.Pattern[str]]) -> str | None:
-    """The non-ASCII chars TLDs start with, sorted; None if the lists look different."""
-    tlds = _tld_list(regexes)
-    return None if tlds is None else "".join(sorted({t[0] for t in tlds if not t[0].isascii()}))
-
-
-def _mixed_tlds(regexes: list[re.Pattern[str]]) -> tuple[str, ...] | None:
-    """TLDs that start with ASCII and hold non-ASCII chars ("vermögensberatung"), lower
-    case and sorted; None if the lists look different."""
-    tlds = _tld_list(regexes)
-    if tlds is None:
-        return None
-    return tuple(sorted({t.lower() for t in tlds if t[0].isascii() and not t.isascii()}))
-
-
-def _parse_tlds(regexes: list[re.Pattern[str]]) -> frozenset[str] | None:
-    """twitter-text's all-ASCII TLDs in lower case; None if its lists look different.
-
-    The TLD filter below assumes: ASCII in a TLD is letters, and no non-ASCII
-    char of a TLD matches an ASCII char case-insensitively.
-    """
-    tlds = _tld_list(regexes)
-    if tlds is None:
-        return None
-    chars = set("".join(tlds))
-    if any(ch.isascii() and not ch.isalpha() for ch in chars):
-        return None
-    others = "".join(re.escape(ch) for ch in sorted(chars) if not ch.isascii())
-    if re.search(f"[{others}]", "".join(map(chr, range(128))), re.I):
-        return None
-    return frozenset(t.lower() for t in tlds if t.isascii())
-
-
 # --- URLs, found token by token ----------------------------------------------
 # twitter-text's URL never contains one of its "space" characters, and its
 # regex looks at most one character before a URL and one after; so running the
@@ -343,12 +134,12 @@ _NOT_AFTER_TLD = frozenset("0123456789@+-")
 @functools.cache
 def _space_re() -> re.Pattern[str]:
     """One of twitter-text's space chars (its URLs never hold one)."""
-    return re.compile(f"[{_data().spaces_group}]")
+    return re.compile(f"[{twitterdata.data().spaces_group}]")
 
 
 def _ascii_tlds() -> frozenset[str] | None:
     """twitter-text's all-ASCII TLDs, lower case (None: not in the shape the filter needs)."""
-    return _data().ascii_tlds
+    return twitterdata.data().ascii_tlds
 
 
 _ASCII_LETTER_FOLD = re.compile(r"[a-z]", re.I)  # also "ſ" and the Kelvin sign, as the extractor's re.I
@@ -357,7 +148,7 @@ _ASCII_LETTER_FOLD = re.compile(r"[a-z]", re.I)  # also "ſ" and the Kelvin sign
 @functools.cache
 def _idn_first() -> re.Pattern[str] | None:
     """Matches a char that can begin a non-ASCII TLD, case-insensitively as the extractor does."""
-    firsts = _data().idn_tld_firsts
+    firsts = twitterdata.data().idn_tld_firsts
     return None if firsts is None else re.compile(f"[{re.escape(firsts)}]", re.I)
 
 
@@ -370,7 +161,7 @@ def _may_hold_tld(text: str, start: int, end: int, tlds: frozenset[str]) -> bool
     one of the few that mix the two ("vermögensberatung"). A non-ASCII char that matches an ASCII letter case-insensitively ("ſ" is
     "s") keeps the token in doubt, so the extractor decides."""
     idn_first = _idn_first()
-    mixed = _data().mixed_tlds
+    mixed = twitterdata.data().mixed_tlds
     for m in _BARE_URL_HINT.finditer(text, start, end):
         run = _LETTERS.match(text, m.end() - 1, end)  # always matches, maybe empty
         assert run is not None
@@ -394,7 +185,7 @@ def _may_hold_tld(text: str, start: int, end: int, tlds: frozenset[str]) -> bool
 
 @functools.lru_cache(maxsize=8192)
 def _chunk_urls(chunk: str, bare: bool) -> tuple[tuple[int, int, str], ...]:
-    _load_twitter_text()
+    twitterdata.load_library()
     from twitter_text.extract_urls import extract_urls_with_indices
 
     found = extract_urls_with_indices(chunk, bare)
@@ -430,7 +221,7 @@ def _url_entities(text: str, bare: bool) -> list[tuple[int, int, str]]:
 @functools.cache
 def _mastodon_res() -> tuple[Any, Any, Any]:
     rx = _rx()
-    accents = _data().latin_accent_chars
+    accents = twitterdata.data().latin_accent_chars
     word = r"\p{L}\p{M}\p{Nd}\p{Pc}"  # Ruby's [[:word:]]
     mention = rx.compile(
         rf"(?<![=/{word}])@(([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@[{word}.-]+[{word}]+)?)",
@@ -486,7 +277,7 @@ class _XTables:
     heavy_chars: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)  # memo
 
 
-def _build_x_tables(data: _TwitterData) -> _XTables | None:
+def _build_x_tables(data: twitterdata.TwitterData) -> _XTables | None:
     """Tables for the fast path; None if the data is not what it assumes."""
     opts = data.config
     weights = {r["weight"] for r in opts["ranges"]}
@@ -524,12 +315,12 @@ def _build_x_tables(data: _TwitterData) -> _XTables | None:
 @functools.cache
 def _x_tables() -> _XTables | None:
     """The fast path's tables (None: use parse_tweet)."""
-    return _build_x_tables(_data())
+    return _build_x_tables(twitterdata.data())
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse_tweet_length(text: str) -> int:
-    _load_twitter_text()
+    twitterdata.load_library()
     from twitter_text import parse_tweet
 
     return parse_tweet(text).weightedLength

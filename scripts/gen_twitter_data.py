@@ -1,10 +1,10 @@
-"""Write bot/_twitter_data.py: the twitter-text data bot.textlength's X counter uses.
+"""Write bot/_twitter_data.py: the twitter-text snapshot bot.twitterdata serves to the X counter.
 
     python scripts/gen_twitter_data.py          # (re)write the snapshot
     python scripts/gen_twitter_data.py --check  # exit 1 if it is stale
 
 The data is read from the installed twitter-text-parser by the same function
-bot.textlength falls back to when the snapshot was made from another version,
+bot.twitterdata falls back to when the snapshot was made from another version,
 so a snapshot and a live read mean the same thing. Run this after upgrading
 twitter-text-parser, and commit the output.
 """
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bot import textlength
+from bot import twitterdata
 
 TARGET = Path(__file__).resolve().parent.parent / "bot" / "_twitter_data.py"
 WIDTH = 100
@@ -68,14 +68,14 @@ def frozenset_lines(name: str, items: frozenset[str] | None, key: Callable[[str]
     return [f"{name} = frozenset({{", *packed([groups[k] for k in sorted(groups)]), "})"]
 
 
-def render(data: textlength._TwitterData, version: str) -> str:
+def render(data: twitterdata.TwitterData, version: str) -> str:
     """The text of bot/_twitter_data.py for `data`, read from twitter-text-parser `version`."""
     lines = [
-        f'"""twitter-text-parser {version} data for bot.textlength: generated, do not edit.',
+        f'"""twitter-text-parser {version} data for bot.twitterdata: generated, do not edit.',
         "",
         "Written by scripts/gen_twitter_data.py; run it again after upgrading",
         "twitter-text-parser (tests/test_textlength_data.py fails until then, and",
-        "bot.textlength reads the library itself, slowly, meanwhile).",
+        "bot.twitterdata reads the library itself, slowly, meanwhile).",
         '"""',
         "",
         f"VERSION = {literal(version)}",
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only report whether the snapshot is stale")
     args = parser.parse_args(argv)
-    text = render(textlength._library_data(), importlib.metadata.version("twitter-text-parser"))
+    text = render(twitterdata.library_data(), importlib.metadata.version("twitter-text-parser"))
     if args.check:
         stale = not TARGET.exists() or TARGET.read_text(encoding="utf-8") != text
         print(f"{TARGET}: {'stale, run ' + sys.argv[0] if stale else 'up to date'}")

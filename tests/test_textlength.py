@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import textlength
+from bot import textlength, twitterdata
 from bot.textlength import limit, weighted_length, x_length
 
-textlength._load_twitter_text()  # works without pkg_resources (setuptools >= 81)
+twitterdata.load_library()  # works without pkg_resources (setuptools >= 81)
 import twitter_text  # noqa: E402
 from twitter_text import parse_tweet  # noqa: E402
 from twitter_text.regexp.emoji import emoji_list  # noqa: E402

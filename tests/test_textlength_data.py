@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import textlength
+from bot import textlength, twitterdata
 from bot.textlength import weighted_length, x_length
 
-textlength._load_twitter_text()
+twitterdata.load_library()
 from twitter_text import parse_tweet  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ def _generator() -> object:
 @pytest.fixture
 def fresh_caches() -> Iterator[None]:
     """Forget the data and tables built from it, before and after the test."""
-    cached = (textlength._data, textlength._x_tables, textlength._space_re, textlength._mastodon_res)
+    cached = (twitterdata.data, textlength._x_tables, textlength._space_re, textlength._mastodon_res)
 
     def clear() -> None:
         for f in cached:
@@ -78,16 +78,16 @@ def fresh_caches() -> Iterator[None]:
 def test_snapshot_is_what_the_generator_writes_now() -> None:
     gen = _generator()
     version = importlib.metadata.version("twitter-text-parser")
-    expected = gen.render(textlength._library_data(), version)  # type: ignore[attr-defined]
+    expected = gen.render(twitterdata.library_data(), version)  # type: ignore[attr-defined]
     assert SNAPSHOT.read_text(encoding="utf-8") == expected, (
         f"bot/_twitter_data.py is stale for twitter-text-parser {version}: run scripts/gen_twitter_data.py"
     )
 
 
 def test_snapshot_holds_the_library_data() -> None:
-    version, data = textlength._snapshot_data()
+    version, data = twitterdata.snapshot_data()
     assert version == importlib.metadata.version("twitter-text-parser")
-    live = textlength._library_data()
+    live = twitterdata.library_data()
     assert data == live
     assert (data.origin, live.origin) == ("snapshot", "library")
     assert data.emoji_sequences and len(data.emoji_sequences) > 2000
@@ -114,7 +114,7 @@ def test_generator_check_mode_reports_up_to_date() -> None:
 
 
 def test_installed_version_read_without_importing_equals_metadata() -> None:
-    assert textlength._installed_version() == importlib.metadata.version("twitter-text-parser")
+    assert twitterdata.installed_version() == importlib.metadata.version("twitter-text-parser")
 
 
 def _fake_site(root: Path, versions: list[str]) -> None:
@@ -134,26 +134,26 @@ def test_installed_version_from_the_dist_info_beside_the_package(
     _fake_site(tmp_path, versions)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "twitter_text")
-    assert textlength._installed_version.__wrapped__() == expected  # type: ignore[attr-defined]
+    assert twitterdata.installed_version.__wrapped__() == expected  # type: ignore[attr-defined]
 
 
 def test_snapshot_in_use_and_exact() -> None:
-    assert textlength._data().origin == "snapshot"
+    assert twitterdata.data().origin == "snapshot"
     assert [x_length(t) for t in TRICKY] == _parse_tweet_lengths(TRICKY)
 
 
 def test_other_version_installed_reads_the_library(monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> None:
-    monkeypatch.setattr(textlength, "_installed_version", lambda: "0.0.0+not-the-snapshot")
-    data = textlength._data()
+    monkeypatch.setattr(twitterdata, "installed_version", lambda: "0.0.0+not-the-snapshot")
+    data = twitterdata.data()
     assert data.origin == "library"
-    assert data == textlength._snapshot_data()[1]
+    assert data == twitterdata.snapshot_data()[1]
     assert [x_length(t) for t in TRICKY] == _parse_tweet_lengths(TRICKY)
     assert weighted_length("hi @Gargron@mastodon.social!", "mastodon") == 12
 
 
 def test_version_unknown_reads_the_library(monkeypatch: pytest.MonkeyPatch, fresh_caches: None) -> None:
-    monkeypatch.setattr(textlength, "_installed_version", lambda: None)
-    assert textlength._data().origin == "library"
+    monkeypatch.setattr(twitterdata, "installed_version", lambda: None)
+    assert twitterdata.data().origin == "library"
     assert x_length(TRICKY[1]) == parse_tweet(TRICKY[1]).weightedLength
 
 
