@@ -248,6 +248,7 @@ def one_shot(rows: dict[str, Row], folder: Path, work: Path, runs: int, same: di
     wrapped(preview, work / "preview-uncached.out", work / "preview-uncached.err", base_env(BOT_CACHE=str(work / "cache-preview-cold")), work)
     outputs["preview"].add((work / "preview-uncached.out").read_bytes())
     wrapped(check, work / "prime.out", work / "prime.err", warm_env, work)
+    wrapped(preview, work / "prime-preview.out", work / "prime-preview.err", warm_env, work)  # its JSON lines too
     for n in range(runs):
         run("check-warm", check, warm_env, "check", n)
         run("preview-warm", preview, warm_env, "preview", n)

@@ -84,23 +84,25 @@ class ParseCache:
         store = self.folder_for(feed.root)
         buckets: dict[str, dict] = {}  # bucket name -> {relative: (header..., packed)} as stored
         results: dict[str, FileResult] = {}
-        todo: list[tuple[str, tuple]] = []  # (relative, header) of each file to parse
+        todo: list[tuple[str, str, tuple]] = []  # (relative, bucket name, header) of each file to parse
         whole = hashlib.sha256(repr((SCHEMA, fingerprint, os.path.abspath(feed.root), feed.display_root)).encode())
         cacheable = True
         written: dict[str, int] = {}  # bucket name -> when it was written (ns)
         refreshed = set()  # buckets whose stored stat of a file is out of date
         parser = MissParser(context, workers=self.workers, progress=self.progress)
+        root = os.fspath(feed.root)
         for relative in paths:
             display = feed.display(relative)
             name = _bucket_name(relative)
             if name not in buckets:
                 buckets[name], written[name] = _read_bucket_at(store / name)
             stored = buckets[name].get(relative)
+            path = os.path.join(root, relative)
             try:
-                info = os.stat(feed.root / relative)
+                info = os.stat(path)
                 key, data = _trusted(stored, info, written[name]), None
                 if key is None:
-                    key, data = _key_and_bytes(feed.root / relative, info)
+                    key, data = _key_and_bytes(path, info)
             except (OSError, SourceProblem):
                 results[relative] = read_and_parse(feed.root, display, relative, context)  # its error, uncached
                 cacheable = False
@@ -121,22 +123,22 @@ class ParseCache:
                     pass  # an entry of another shape: parse again
             if data is None:
                 try:
-                    key, data = _key_and_bytes(feed.root / relative, info)
+                    key, data = _key_and_bytes(path, info)
                 except (OSError, SourceProblem):
                     results[relative] = read_and_parse(feed.root, display, relative, context)
                     cacheable = False
                     continue
                 header = (SCHEMA, fingerprint, relative, *key)
-            todo.append((relative, (*header, *identity)))
+            todo.append((relative, name, (*header, *identity)))
             parser.add(data, display)
         self.misses += len(todo)
-        self.last_misses = [relative for relative, _ in todo]
-        changed = {_bucket_name(relative) for relative, _ in todo} | refreshed
+        self.last_misses = [relative for relative, _, _ in todo]
+        changed = {name for _, name, _ in todo} | refreshed
         parsed = parser.results()
         self.used_pool = parser.used_pool
-        for (relative, header), (result, packed) in zip(todo, parsed):
+        for (relative, name, header), (result, packed) in zip(todo, parsed):
             results[relative] = result
-            buckets[_bucket_name(relative)][relative] = (*header, packed)
+            buckets[name][relative] = (*header, packed)
         self._save(store, buckets, changed, set(paths))
         self._feeds[os.path.abspath(feed.root)] = whole.hexdigest() if cacheable else None
         return [results[relative] for relative in paths]
@@ -305,7 +307,7 @@ def _trusted(stored, info: os.stat_result, written: int) -> tuple | None:
     return size, mtime, sha
 
 
-def _key_and_bytes(path: Path, info: os.stat_result) -> tuple[tuple, bytes]:
+def _key_and_bytes(path: str, info: os.stat_result) -> tuple[tuple, bytes]:
     """(size, mtime_ns, SHA-256) and the bytes of the file whose stat, taken before reading, is `info`."""
     data = read_source(path, info)
     return (info.st_size, info.st_mtime_ns, hashlib.sha256(data).digest()), data

@@ -90,7 +90,10 @@ def read_source(path, info: os.stat_result | None = None) -> bytes:
     if not stat.S_ISREG(info.st_mode):
         raise SourceProblem(1, "not a regular file")
     with open(path, "rb") as handle:
-        data = handle.read(MAX_BYTES + 1)
+        want = min(info.st_size, MAX_BYTES) + 1  # not MAX_BYTES: read() allocates what it is asked for
+        data = handle.read(want)
+        if len(data) == want and want <= MAX_BYTES:  # it grew since the stat: the rest, still bounded
+            data += handle.read(MAX_BYTES + 1 - want)
     if len(data) > MAX_BYTES:
         size = max(info.st_size, len(data))
         raise SourceProblem(1, f"file is {size / 1048576:.1f} MB, over the {MAX_BYTES // 1048576} MB limit")

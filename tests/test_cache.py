@@ -255,7 +255,7 @@ def test_files_older_than_their_bucket_are_not_read_again(feed_dir, tmp_path, mo
     monkeypatch.setattr(cache_module, "RACY_NS", -10**15)  # as if every file were written long before
     reads = []
     real = cache_module._key_and_bytes
-    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path, info: reads.append(path.name) or real(path, info))
+    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path, info: reads.append(os.path.basename(path)) or real(path, info))
     load(feed_dir, Counting(tmp_path / "c"))
     assert len(reads) == 5
     reads.clear()
@@ -275,7 +275,7 @@ def test_files_older_than_their_bucket_are_not_read_again(feed_dir, tmp_path, mo
 def test_files_written_just_before_their_bucket_are_always_hashed(feed_dir, tmp_path, monkeypatch):
     reads = []
     real = cache_module._key_and_bytes
-    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path, info: reads.append(path.name) or real(path, info))
+    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path, info: reads.append(os.path.basename(path)) or real(path, info))
     load(feed_dir, Counting(tmp_path / "c"))
     reads.clear()
     load(feed_dir, Counting(tmp_path / "c"))

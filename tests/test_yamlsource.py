@@ -1,5 +1,8 @@
 """The YAML reader: its faster resolver gives PyYAML's tags, and values keep their lines."""
 
+import os
+
+import pytest
 import yaml
 from hypothesis import given, strategies as st
 
@@ -69,3 +72,27 @@ def test_values_remember_lines_and_raw_text():
 def test_aliases_are_shared_not_copied():
     doc = parse("a: &x [1, 2]\nb: *x\nc: *x\n")
     assert doc["a"] is doc["b"] is doc["c"]
+
+
+def test_a_file_that_grew_since_its_stat_is_read_whole(tmp_path):
+    from bot.yamlsource import read_source
+
+    path = tmp_path / "day.yaml"
+    path.write_bytes(b"date: 1917-11-07\n")
+    before = os.stat(path)
+    with open(path, "ab") as handle:
+        handle.write(b"posts: []\n" * 1000)
+    assert read_source(path, before) == path.read_bytes()
+    assert read_source(path) == path.read_bytes()
+
+
+def test_the_size_limit_holds_whatever_the_stat_said(tmp_path, monkeypatch):
+    from bot import yamlsource
+
+    monkeypatch.setattr(yamlsource, "MAX_BYTES", 100)
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"a" * 10)
+    small = os.stat(path)
+    path.write_bytes(b"a" * 500)
+    with pytest.raises(yamlsource.SourceProblem, match="over the"):
+        yamlsource.read_source(path, small)
