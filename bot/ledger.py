@@ -512,6 +512,8 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
                                isolation_level=None, check_same_thread=False, timeout=5.0)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         _check_version(version, path)
+        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            raise LedgerError(f"ledger {path}: empty, nothing recorded yet (a bot may be creating it: try again)")
         if version < len(MIGRATIONS):
             raise LedgerError(
                 f"ledger {path}: schema version {version} is older than {len(MIGRATIONS)};"

@@ -347,6 +347,9 @@ def test_readonly_open_needs_a_migrated_file(path):
         Ledger.open(path, readonly=True)
     assert not path.parent.exists()  # read-only opens create nothing
     path.parent.mkdir()
+    path.write_bytes(b"")  # what a reader can see while a starting bot creates the file
+    with pytest.raises(LedgerError, match="empty, nothing recorded yet"):
+        Ledger.open(path, readonly=True)
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(LedgerError, match="older than"):
         Ledger.open(path, readonly=True)
