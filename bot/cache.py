@@ -17,10 +17,10 @@ content hash, feed.yaml's bytes, years_later and the daily limit) and `preview_l
 preview of it, so a warm run rebuilds nothing; media are checked on every run.
 
 Files that miss are parsed by `bot.pool.MissParser`: in worker processes
-when there are many (a cold run), while the rest are still being read. Entries are written atomically; one that is
-unreadable, truncated or corrupt (its checksum says so) is ignored and
-replaced, and entries of deleted files are removed. Deleting the folder is
-always safe.
+when there are many (a cold run), while the rest are still being read.
+Entries are written atomically; one that is unreadable, truncated or corrupt
+(its checksum says so) is ignored and replaced, and entries of deleted files
+are removed. Deleting the folder is always safe.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pathlib import Path
 from bot import __version__
 from bot.diagnostics import Diagnostic
 from bot.feed import FEED_FILE, read_and_parse
-from bot.packing import SHAPE, pack, unpack
+from bot.packing import SHAPE, unpack
 from bot.pool import MissParser
 from bot.postfile import FileContext, FileResult
 from bot.timeline import Event, Timeline, build
@@ -47,8 +47,6 @@ FORMAT = 3
 MAGIC = b"bot-parse-cache\n"
 DEFAULT_LEDGER = "state/ledger.sqlite3"  # as bot.service.DEFAULT_LEDGER; the cache sits beside it
 SCHEMA = repr((FORMAT, SHAPE))
-
-__all__ = ["ParseCache", "cache_folder", "pack", "unpack"]
 
 
 def cache_folder(env: Mapping[str, str], ledger: Path | None = None) -> Path:

@@ -36,6 +36,8 @@ def parse_chunk(jobs: list[tuple[bytes, str]], context: FileContext) -> bytes:
 
 
 class MissParser:
+    """Parses the files handed to `add`, in a pool once there are enough (see above)."""
+
     def __init__(self, context: FileContext, *, workers: int, progress: bool = True) -> None:
         self.context = context
         self.workers = workers

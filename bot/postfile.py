@@ -217,15 +217,14 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
         if isinstance(entry_id, str):
             return entry_id
         if date and clock and account:
-            return _default_id(date, clock, raw_time, account)
+            return _default_id(_ymd(date), clock, raw_time, account)
         return None
     day = days.get(date)
     if day is None:
-        y, m, d = date
-        day = days[date] = (f"{y:04d}-{m:02d}-{d:02d}", to_gregorian(y, m, d, context.calendar))
+        day = days[date] = (_ymd(date), to_gregorian(*date, context.calendar))
     hms = clock.isoformat()
     if entry_id is None:
-        entry_id = _default_id(date, clock, raw_time, account, day[0])
+        entry_id = _default_id(day[0], clock, raw_time, account)
     return Entry(
         id=entry_id,
         account=account,
@@ -243,11 +242,13 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
     )
 
 
-def _default_id(date, clock, raw_time: str, account: str, day: str | None = None) -> str:
+def _ymd(date: tuple[int, int, int]) -> str:
+    y, m, d = date
+    return f"{y:04d}-{m:02d}-{d:02d}"
+
+
+def _default_id(day: str, clock, raw_time: str, account: str) -> str:
     """YYYY-MM-DDTHHMM[SS]-account: seconds only when the time was written with them."""
-    if day is None:
-        y, m, d = date
-        day = f"{y:04d}-{m:02d}-{d:02d}"
     hms = clock.isoformat()  # HH:MM:SS
     seconds = hms[6:] if raw_time.count(":") == 2 else ""
     return f"{day}T{hms[:2]}{hms[3:5]}{seconds}-{account}"

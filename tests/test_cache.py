@@ -9,7 +9,8 @@ import pytest
 
 from bot import cache as cache_module
 from bot import pool as pool_module
-from bot.cache import ParseCache, cache_folder, pack, unpack
+from bot.cache import ParseCache, cache_folder
+from bot.packing import pack, unpack
 from bot.feed import load_feed, parse_sequential
 
 FEED_YAML = """\

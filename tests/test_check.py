@@ -344,3 +344,13 @@ def test_an_empty_post_file_is_only_a_warning(tmp_path, make_feed, invoke_bot):
     code, out, err = invoke_bot("check", "feed", cwd=tmp_path)
     assert code == 0
     assert out.splitlines() == ["feed/empty.yaml:1: warning: empty post file (no posts)", "0 errors, 1 warning in 3 files (1 entry)"]
+
+
+def test_the_platforms_config_trusts_without_a_scan_are_installed_entry_points():
+    """feed.yaml validation skips the entry-point scan for bot's own platforms: they must be registered."""
+    from bot.config import _KnownPlatforms, known_platforms
+
+    assert _KnownPlatforms.OWN <= set(known_platforms())
+    known = _KnownPlatforms()
+    assert "x" in known and "names" not in vars(known)  # no scan for one of bot's own
+    assert "no-such-network" not in known and "names" in vars(known)  # scanned for another
