@@ -167,7 +167,7 @@ def bench_load(folder: Path, years_later: int | None = None):
     from bot.load import load
 
     try:
-        from bot.cache import ParseCache
+        from bot.speed.cache import ParseCache
     except ImportError:  # benchmarking a version from before the cache
         return load(folder, now=datetime.now(UTC), years_later=years_later, env={})
     cache = ParseCache(folder.parent / ".bench-cache", progress=False)
@@ -193,7 +193,7 @@ def build_ledger(path: Path, folder: Path, years_later: int, rows: int = LEDGER_
     console) posted, plus rows of other networks and older feeds up to `rows`."""
     import sqlite3
 
-    from bot.ledger import Ledger
+    from bot.run.ledger import Ledger
 
     Ledger.open(path, lock=False).close()  # creates the schema
     now = datetime.now(UTC)
@@ -332,7 +332,7 @@ def lateness(rows: dict[str, Row], folder: Path, work: Path, info: FeedFacts, ru
         lines += [f'  - time: "{i // 60:02d}:{i % 60:02d}"', f"    account: {info.accounts[i % len(info.accounts)]}",
                   f'    id: lateness-{i:04d}', f'    text: "Lateness probe number {i} of {count}."']
     (late_feed / "zz-lateness.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from bot.anniversary import to_gregorian
+    from bot.replay.anniversary import to_gregorian
 
     replay_day = to_gregorian(day.year, day.month, day.day, info.calendar)
     replay_day = replay_day.replace(year=replay_day.year + info.years_later)

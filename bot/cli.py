@@ -41,7 +41,7 @@ def years_option(f):
 
 
 def load_or_fail(posts: str, years_later: int | None, cache=None):
-    from bot.cache import ParseCache, cache_folder
+    from bot.speed.cache import ParseCache, cache_folder
     from bot.load import load
 
     cache = cache or ParseCache(cache_folder(os.environ))
@@ -53,7 +53,7 @@ def load_or_fail(posts: str, years_later: int | None, cache=None):
 
 
 def echo_diagnostics(loaded, *, err: bool, summary: bool) -> None:
-    from bot.diagnostics import summary as summarize
+    from bot.feed.diagnostics import summary as summarize
 
     for diagnostic in loaded.diagnostics:
         click.echo(str(diagnostic), err=err)
@@ -90,12 +90,12 @@ def check(ctx, folder, posts, years_later, credentials, ledger):
     posts = resolve_posts(ctx, posts, folder)
     loaded = load_or_fail(posts, years_later)
     if credentials and loaded.feed.config is not None:
-        from bot.credentials import missing
+        from bot.feed.credentials import missing
 
         loaded.diagnostics.extend(missing(loaded.feed.config, os.environ))
     handle = open_ledger_readonly(ledger)
     if handle is not None:
-        from bot.status import edited_after_posting
+        from bot.views.status import edited_after_posting
 
         with handle:
             loaded.diagnostics.extend(edited_after_posting(loaded.feed.entries, handle.posted_hashes()))
@@ -122,7 +122,7 @@ def parse_bound(value: str | None, zone, *, end: bool) -> datetime | None:
 
 def chosen(loaded, start: str | None, end: str | None, accounts):
     """The events `preview` shows: --from/--until (replay zone) and --account applied."""
-    from bot.preview import select
+    from bot.views.text import select
 
     timeline = loaded.timeline
     unknown = [a for a in accounts if a not in loaded.feed.config.accounts]
@@ -149,14 +149,14 @@ def chosen(loaded, start: str | None, end: str | None, accounts):
 @click.pass_context
 def preview(ctx, posts, years_later, start, end, accounts, fmt, out, serve, port):
     """Show the feed as it will go out."""
-    from bot.preview import json_lines, text_lines, write_lines
+    from bot.views.text import json_lines, text_lines, write_lines
 
     posts = resolve_posts(ctx, posts)
     if out and (serve or fmt != "html"):
         raise click.UsageError("--out goes with --format html (and not with --serve)")
     if serve:
-        from bot.html_preview import page_for
-        from bot.preview_server import serve as serve_page
+        from bot.views.html import page_for
+        from bot.views.server import serve as serve_page
 
         parse_bound(start, UTC, end=False), parse_bound(end, UTC, end=True)  # bad dates: a usage error now
 
@@ -164,7 +164,7 @@ def preview(ctx, posts, years_later, start, end, accounts, fmt, out, serve, port
             return page_for(load_or_fail(posts, years_later), lambda loaded: chosen(loaded, start, end, accounts), live=live)
 
         ctx.exit(serve_page(Path(posts), build, port=port))
-    from bot.cache import ParseCache, cache_folder
+    from bot.speed.cache import ParseCache, cache_folder
 
     cache = ParseCache(cache_folder(os.environ))
     loaded = load_or_fail(posts, years_later, cache)
@@ -176,7 +176,7 @@ def preview(ctx, posts, years_later, start, end, accounts, fmt, out, serve, port
     config = loaded.feed.config
     events = chosen(loaded, start, end, accounts)
     if fmt == "html":
-        from bot.html_preview import render, write
+        from bot.views.html import render, write
 
         try:
             path = write(render(loaded, events), out or "preview.html")
@@ -224,8 +224,8 @@ def ledger_option(f):
 @click.pass_context
 def run(ctx, posts, dry_run, years_later, ledger, start_at, speed, start, end, accounts):
     """Post every entry at its anniversary until stopped (SIGTERM or SIGINT)."""
-    from bot.logs import setup
-    from bot.service import RunOptions, Service, run as run_service
+    from bot.run.logs import setup
+    from bot.run.service import RunOptions, Service, run as run_service
 
     posts = resolve_posts(ctx, posts)
     setup(os.environ)
@@ -238,13 +238,13 @@ def run(ctx, posts, dry_run, years_later, ledger, start_at, speed, start, end, a
 
 
 def open_ledger_readonly(ledger: Path | None):
-    from bot.cache import DEFAULT_LEDGER  # bot.service's, without importing the service (apscheduler, publishers)
+    from bot.speed.cache import DEFAULT_LEDGER  # bot.run.service's, without importing the service (apscheduler, publishers)
 
     path = ledger or Path(os.environ.get("BOT_LEDGER") or DEFAULT_LEDGER)
     if not path.exists():
         return None
     from bot.errors import LedgerError
-    from bot.ledger import Ledger
+    from bot.run.ledger import Ledger
 
     try:
         return Ledger.open(path, readonly=True)
@@ -262,7 +262,7 @@ def status(ctx, posts, years_later, ledger, fmt):
     """Show what was posted, missed, failed or uncertain, and what is next."""
     import json
 
-    from bot.status import report, text
+    from bot.views.status import report, text
 
     posts = resolve_posts(ctx, posts)
     loaded = load_or_fail(posts, years_later)
@@ -293,8 +293,8 @@ def status(ctx, posts, years_later, ledger, fmt):
 def resolve(entry_id, posted, remote_id, platform, ledger):
     """Settle an uncertain entry by hand."""
     from bot.errors import LedgerError
-    from bot.ledger import Ledger
-    from bot.service import DEFAULT_LEDGER
+    from bot.run.ledger import Ledger
+    from bot.run.service import DEFAULT_LEDGER
 
     if posted is None:
         raise click.UsageError("say --posted or --not-posted")

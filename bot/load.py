@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from bot.anniversary import default_years_later
-from bot.diagnostics import Diagnostic
+from bot.replay.anniversary import default_years_later
+from bot.feed.diagnostics import Diagnostic
 from bot.errors import ConfigError
-from bot.feed import Feed, load_feed
-from bot.timeline import Timeline, build
+from bot.feed.folder import Feed, load_feed
+from bot.replay.timeline import Timeline, build
 
 DEFAULT_DAILY_LIMIT = 17
 

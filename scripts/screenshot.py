@@ -21,7 +21,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from bot.html_preview import render
+from bot.views.html import render
 from bot.load import load
 
 REPO = Path(__file__).resolve().parents[1]

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot.anniversary import (
+from bot.replay.anniversary import (
     FEB29,
     FOLD,
     GAP,
@@ -297,7 +297,7 @@ def feed_without_years(tmp_path, make_feed):
 
 
 def test_resolve_precedence(feed_with_years, feed_without_years):
-    from bot.feed import load_feed
+    from bot.feed.folder import load_feed
     from bot.load import resolve_years_later
 
     feed = load_feed(feed_with_years)
@@ -315,7 +315,7 @@ def test_resolve_precedence(feed_with_years, feed_without_years):
 @pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5"])
 def test_resolve_rejects_a_bad_environment_value(feed_with_years, value):
     from bot.errors import ConfigError
-    from bot.feed import load_feed
+    from bot.feed.folder import load_feed
     from bot.load import resolve_years_later
 
     with pytest.raises(ConfigError, match="BOT_YEARS_LATER"):
@@ -323,7 +323,7 @@ def test_resolve_rejects_a_bad_environment_value(feed_with_years, value):
 
 
 def test_resolve_without_entries_is_none(tmp_path, make_feed):
-    from bot.feed import load_feed
+    from bot.feed.folder import load_feed
     from bot.load import resolve_years_later
 
     assert resolve_years_later(None, {}, load_feed(make_feed(tmp_path, FEED.format(years=""))), NOW) is None

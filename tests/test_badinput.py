@@ -308,7 +308,7 @@ _post_file = st.one_of(_tree, st.fixed_dictionaries({"posts": st.lists(_entry, m
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_post_file, st.sampled_from(["gregorian", "julian"]))
 def test_fuzzed_post_files_never_raise(doc, calendar):
-    from bot.postfile import FileContext, parse_post_file
+    from bot.feed.postfile import FileContext, parse_post_file
 
     context = FileContext(calendar, (("crier", ("console",), None), ("paper", ("x",), None)), frozenset({"daily", "evening", "crier"}))
     text = yaml.safe_dump(doc, allow_unicode=True)
@@ -326,7 +326,7 @@ _feed_tree = st.recursive(_feed_scalar, lambda c: st.one_of(st.lists(c, max_size
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_feed_tree)
 def test_fuzzed_feed_yaml_never_raises(tmp_path_factory, doc):
-    from bot.config import load_config
+    from bot.feed.config import load_config
 
     path = tmp_path_factory.mktemp("fuzz") / "feed.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8", errors="surrogatepass")

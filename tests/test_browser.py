@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.html_preview import render
+from bot.views.html import render
 from bot.load import load
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import cache as cache_module
-from bot import pool as pool_module
-from bot.cache import ParseCache, cache_folder
-from bot.packing import pack, unpack
-from bot.feed import load_feed, parse_sequential
+from bot.speed import cache as cache_module
+from bot.speed import pool as pool_module
+from bot.speed.cache import ParseCache, cache_folder
+from bot.speed.packing import pack, unpack
+from bot.feed.folder import load_feed, parse_sequential
 
 FEED_YAML = """\
 title: Cache test
@@ -204,7 +204,7 @@ def test_cache_folder_defaults_next_to_the_ledger():
 
 
 def _context(feed):
-    from bot.postfile import FileContext
+    from bot.feed.postfile import FileContext
 
     return FileContext.of(feed.config)
 
@@ -228,7 +228,7 @@ class FakeTerminal:
 
 
 def test_progress_is_silent_off_a_terminal():
-    from bot.progress import Progress
+    from bot.speed.progress import Progress
 
     stream = FakeTerminal(tty=False)
     with Progress("parsing", 10, stream) as bar:
@@ -238,7 +238,7 @@ def test_progress_is_silent_off_a_terminal():
 
 
 def test_progress_draws_on_a_terminal_and_erases_itself():
-    from bot.progress import Progress
+    from bot.speed.progress import Progress
 
     stream = FakeTerminal(tty=True)
     bar = Progress("parsing", 4, stream)
@@ -294,7 +294,7 @@ def _timeline_facts(timeline):
 
 
 def test_timeline_record_gives_the_timeline_build_gives(feed_dir, tmp_path):
-    from bot.timeline import build
+    from bot.replay.timeline import build
 
     built = ParseCache(tmp_path / "c", workers=1, progress=False)
     feed = load(feed_dir, built)
@@ -315,7 +315,7 @@ def test_timeline_record_gives_the_timeline_build_gives(feed_dir, tmp_path):
 
 
 def test_timeline_record_is_not_used_after_a_change(feed_dir, tmp_path):
-    from bot.timeline import build
+    from bot.replay.timeline import build
 
     cache = ParseCache(tmp_path / "c", workers=1, progress=False)
     cache.build_timeline(load(feed_dir, cache), 100, daily_limit=17)

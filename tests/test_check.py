@@ -348,7 +348,7 @@ def test_an_empty_post_file_is_only_a_warning(tmp_path, make_feed, invoke_bot):
 
 def test_the_platforms_config_trusts_without_a_scan_are_installed_entry_points():
     """feed.yaml validation skips the entry-point scan for bot's own platforms: they must be registered."""
-    from bot.config import _KnownPlatforms, known_platforms
+    from bot.feed.config import _KnownPlatforms, known_platforms
 
     assert _KnownPlatforms.OWN <= set(known_platforms())
     known = _KnownPlatforms()

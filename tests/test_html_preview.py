@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.html_preview import linkify, page_for, render, render_problems
+from bot.views.html import linkify, page_for, render, render_problems
 from bot.load import load
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import ledger as ledger_module
+from bot.run import ledger as ledger_module
 from bot.errors import LedgerError, LedgerLocked
-from bot.ledger import MIGRATIONS, NOT_POSTED_REASON, STOPPED_REASON, Ledger
+from bot.run.ledger import MIGRATIONS, NOT_POSTED_REASON, STOPPED_REASON, Ledger
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -389,7 +389,7 @@ def test_second_writer_in_the_same_process_is_refused(path):
 
 HOLD = """
 import sys, time
-from bot.ledger import Ledger
+from bot.run.ledger import Ledger
 led = Ledger.open(sys.argv[1])
 print("ready", flush=True)
 time.sleep(120)
@@ -425,7 +425,7 @@ def test_lock_names_the_holding_process_and_dies_with_it(path):
 CLAIM_AND_WAIT = """
 import sys, time
 from datetime import datetime, timezone
-from bot.ledger import Ledger
+from bot.run.ledger import Ledger
 led = Ledger.open(sys.argv[1])
 now = datetime(2026, 11, 26, 14, 0, tzinfo=timezone.utc)
 assert led.claim("e1", "acc", "x", scheduled=now, now=now, text_hash="h")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-from bot.ledger import Ledger
+from bot.run.ledger import Ledger
 
 FEED = """title: T
 timezone: UTC

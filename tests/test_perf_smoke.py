@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.anniversary import replay
-from bot.timeline import DAY_MEMO_AFTER, _plain_instant
+from bot.replay.anniversary import replay
+from bot.replay.timeline import DAY_MEMO_AFTER, _plain_instant
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))

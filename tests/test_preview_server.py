@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.html_preview import page_for
+from bot.views.html import page_for
 from bot.load import load
-from bot.preview_server import PreviewServer, serve
+from bot.views.server import PreviewServer, serve
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

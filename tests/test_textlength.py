@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import textlength, twitterdata
-from bot.textlength import limit, weighted_length, x_length
+from bot.publishers import textlength, twitterdata
+from bot.publishers.textlength import limit, weighted_length, x_length
 
 twitterdata.load_library()  # works without pkg_resources (setuptools >= 81)
 import twitter_text  # noqa: E402
@@ -172,7 +172,7 @@ def test_twitter_text_loads_without_pkg_resources() -> None:
 
     code = (
         "import sys; sys.modules['pkg_resources'] = None\n"  # import of it now fails
-        "from bot.textlength import x_length\n"
+        "from bot.publishers.textlength import x_length\n"
         "print(x_length('english text \u65e5\u672c\u8a9e \U0001f637 https://example.com'))\n"
         "print(sys.modules.get('pkg_resources', 'gone'))\n"  # the stand-in is not left behind
     )

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from hypothesis import given, strategies as st
 
-from bot.yamlsource import Loader, YList, YMap, _plain_tag, parse
+from bot.feed.yamlsource import Loader, YList, YMap, _plain_tag, parse
 
 TRICKY = """\
 plain: hello
@@ -75,7 +75,7 @@ def test_aliases_are_shared_not_copied():
 
 
 def test_a_file_that_grew_since_its_stat_is_read_whole(tmp_path):
-    from bot.yamlsource import read_source
+    from bot.feed.yamlsource import read_source
 
     path = tmp_path / "day.yaml"
     path.write_bytes(b"date: 1917-11-07\n")
@@ -87,7 +87,7 @@ def test_a_file_that_grew_since_its_stat_is_read_whole(tmp_path):
 
 
 def test_the_size_limit_holds_whatever_the_stat_said(tmp_path, monkeypatch):
-    from bot import yamlsource
+    from bot.feed import yamlsource
 
     monkeypatch.setattr(yamlsource, "MAX_BYTES", 100)
     path = tmp_path / "big.yaml"

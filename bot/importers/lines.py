@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.anniversary import valid_date
-from bot.diagnostics import Diagnostic, error, warning
+from bot.replay.anniversary import valid_date
+from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.importers.writer import Post
 
 _POST = re.compile(

@@ -15,8 +15,8 @@ import calendar as _calendar
 import re
 from dataclasses import dataclass, field
 
-from bot.anniversary import valid_date
-from bot.diagnostics import Diagnostic, error, warning
+from bot.replay.anniversary import valid_date
+from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.importers.writer import Post
 
 _MONTHS = {name.lower(): number for number, name in enumerate(_calendar.month_name) if name}

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from bot.textlength import limit, weighted_length
+from bot.publishers.textlength import limit, weighted_length
 
 _SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019\u00bb)\]]*\Z")

@@ -65,7 +65,7 @@ def env_name(account_key: str) -> str:
 class Publisher(ABC):
     #: the name feeds use in `platform:`; set by each implementation
     name: ClassVar[str] = ""
-    #: characters a post may have on this network (None: no limit); see bot.textlength
+    #: characters a post may have on this network (None: no limit); see bot.publishers.textlength
     max_length: ClassVar[int | None] = None
 
     def __init__(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from bot.ledger import Ledger
+from bot.run.ledger import Ledger
 from reliability import feeds
 from reliability.common import token
 from reliability.crash import CrashConfig, _analyse

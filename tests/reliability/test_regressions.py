@@ -52,7 +52,7 @@ def test_bot_status_reads_a_ledger_on_a_read_only_filesystem(tmp_path):
                                       avatars=False), tmp_path / "feed")
         from datetime import UTC, datetime
 
-        from bot.ledger import Ledger
+        from bot.run.ledger import Ledger
 
         now = datetime.now(UTC)
         with Ledger.open(mount / "ledger.sqlite3", now=now) as ledger:

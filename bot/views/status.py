@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.diagnostics import Diagnostic, warning
-from bot.ledger import Ledger
-from bot.schedule import deliveries
-from bot.timeline import Timeline
+from bot.feed.diagnostics import Diagnostic, warning
+from bot.run.ledger import Ledger
+from bot.replay.schedule import deliveries
+from bot.replay.timeline import Timeline
 
 STATES = ("posted", "missed", "failed", "uncertain")
 

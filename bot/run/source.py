@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from bot.config import FeedConfig, load_config
-from bot.diagnostics import Diagnostic
-from bot.feed import FEED_FILE, Feed, check_media, parse_sequential, post_files, read_and_parse
-from bot.postfile import FileContext, FileResult
-from bot.timeline import Timeline, build, remember_instants
+from bot.feed.config import FeedConfig, load_config
+from bot.feed.diagnostics import Diagnostic
+from bot.feed.folder import FEED_FILE, Feed, check_media, parse_sequential, post_files, read_and_parse
+from bot.feed.postfile import FileContext, FileResult
+from bot.replay.timeline import Timeline, build, remember_instants
 
 Report = Callable[[list[Diagnostic]], None]
 

@@ -12,8 +12,8 @@ import dataclasses
 from datetime import datetime
 from operator import attrgetter
 
-from bot.diagnostics import Diagnostic
-from bot.postfile import Entry, FileResult, Media
+from bot.feed.diagnostics import Diagnostic
+from bot.feed.postfile import Entry, FileResult, Media
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Entry))
 _MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(Media))

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import watchfiles
 
-from bot.html_preview import render_problems
+from bot.views.html import render_problems
 
 KEEPALIVE = 15.0  # seconds between SSE comments, so dead connections are noticed
 READY_TIMEOUT = 5.0

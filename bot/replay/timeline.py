@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
-from bot.anniversary import FEB29, FOLD, GAP, replay
-from bot.diagnostics import Diagnostic, error, warning
-from bot.postfile import Entry
+from bot.replay.anniversary import FEB29, FOLD, GAP, replay
+from bot.feed.diagnostics import Diagnostic, error, warning
+from bot.feed.postfile import Entry
 
 DAY = timedelta(hours=24)
 

@@ -9,7 +9,7 @@ automatically (`claim` refuses any key that has a row).
 
 Every write is its own committed transaction (WAL, synchronous=FULL), so a
 row returned from a call survives kill -9. A writer holds `<path>.lock`
-(see `bot.lock`) for its lifetime; read-only opens (`bot status`) take no lock.
+(see `bot.run.lock`) for its lifetime; read-only opens (`bot status`) take no lock.
 Times are aware datetimes passed in by the caller and stored as ISO UTC text.
 Every SQLite or OS failure surfaces as a one-line `LedgerError` naming the path.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bot.errors import LedgerError, LedgerLocked
-from bot.lock import LockHeld, ProcessLock
+from bot.run.lock import LockHeld, ProcessLock
 
 DELIVERY_STATES = ("claimed", "posted", "failed", "missed", "uncertain")
 SWITCH_STATES = ("claimed", "posted", "failed", "uncertain")

@@ -21,9 +21,9 @@ import sys
 import threading
 from concurrent.futures import Future, as_completed
 
-from bot.packing import pack, unpack
-from bot.postfile import FileContext, FileResult, parse_post_file
-from bot.progress import Progress
+from bot.speed.packing import pack, unpack
+from bot.feed.postfile import FileContext, FileResult, parse_post_file
+from bot.speed.progress import Progress
 
 POOL_MIN_FILES = 200  # fewer files to parse than this: no process pool
 CHUNK_BYTES = 256 * 1024  # of YAML per task: small enough to balance the workers

@@ -2,8 +2,8 @@
 
 `load_feed(root)` reads feed.yaml and every other `*.yaml` / `*.yml` below
 the folder (hidden files and folders are skipped), parses each post file
-(`bot.postfile`), and checks media paths. Cross-entry rules (order, ids,
-replies, storms) live in `bot.timeline`.
+(`bot.feed.postfile`), and checks media paths. Cross-entry rules (order, ids,
+replies, storms) live in `bot.replay.timeline`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.config import FeedConfig, load_config
-from bot.diagnostics import Diagnostic, error, warning
-from bot.postfile import Entry, FileContext, FileResult, parse_post_file
-from bot.yamlsource import SourceProblem, read_source
+from bot.feed.config import FeedConfig, load_config
+from bot.feed.diagnostics import Diagnostic, error, warning
+from bot.feed.postfile import Entry, FileContext, FileResult, parse_post_file
+from bot.feed.yamlsource import SourceProblem, read_source
 
 FEED_FILE = "feed.yaml"
 SUFFIXES = (".yaml", ".yml")

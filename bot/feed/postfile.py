@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.anniversary import parse_time, to_gregorian, valid_date
-from bot.config import did_you_mean, show as _show
-from bot.diagnostics import Diagnostic, error, warning
-from bot.textlength import limit, weighted_length
-from bot.yamlsource import SourceProblem, YList, YMap, decode, parse
+from bot.replay.anniversary import parse_time, to_gregorian, valid_date
+from bot.feed.config import did_you_mean, show as _show
+from bot.feed.diagnostics import Diagnostic, error, warning
+from bot.publishers.textlength import limit, weighted_length
+from bot.feed.yamlsource import SourceProblem, YList, YMap, decode, parse
 
 FILE_KEYS = ("date", "posts")
 ENTRY_KEYS = ("time", "account", "text", "id", "date", "media", "reply_to", "storm")

@@ -3,7 +3,7 @@
 Wiring: the feed (`FeedSource`) gives a timeline; `schedule.deliveries` turns it
 into an ordered list; APScheduler holds one "next due" job (re-armed after each
 firing with a fresh id) and a watchdog job; each firing hands every due
-delivery to its lane (`bot.lanes`), one per account and network. The ledger
+delivery to its lane (`bot.run.lanes`), one per account and network. The ledger
 is the only state: on start, rows left claimed become uncertain, deliveries
 with a row are never handed out again, and those too late are recorded missed.
 """
@@ -28,15 +28,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import publishers
 from bot.errors import BotError, ConfigError, LedgerError
-from bot.ledger import Ledger
-from bot.lanes import Context, Lane, Policy
-from bot.cache import ParseCache, cache_folder
+from bot.run.ledger import Ledger
+from bot.run.lanes import Context, Lane, Policy
+from bot.speed.cache import ParseCache, cache_folder
 from bot.load import DEFAULT_DAILY_LIMIT, env_int, paused_gc
-from bot.logs import LOGGER, fields
-from bot.anniversary import default_years_later
+from bot.run.logs import LOGGER, fields
+from bot.replay.anniversary import default_years_later
 from bot.publishers.base import AccountSettings, Persona
-from bot.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant, persona_now
-from bot.source import FeedSource
+from bot.replay.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant, persona_now
+from bot.run.source import FeedSource
 
 log = logging.getLogger(LOGGER)
 

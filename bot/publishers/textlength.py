@@ -4,7 +4,7 @@
   path (a few us a post instead of parse_tweet's 1 ms) built from the
   library's own weights, emoji list and TLDs, and its URL extractor; the slow,
   memoised ``parse_tweet`` runs only if that data is not in the shape expected
-  here. The data comes from bot.twitterdata (a snapshot when it matches the
+  here. The data comes from bot.publishers.twitterdata (a snapshot when it matches the
   installed version, else the library); either way twitter_text (0.1 s to
   import) loads only to extract a URL.
 - mastodon: grapheme clusters of the server's "countable text" (its
@@ -24,7 +24,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import twitterdata
+from bot.publishers import twitterdata
 
 _LIMITS: dict[str, int | None] = {"x": 280, "mastodon": 500, "bluesky": 300, "console": None}
 _URL_CHARS = 23  # Mastodon's URL placeholder length

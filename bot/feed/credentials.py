@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot import publishers
-from bot.diagnostics import Diagnostic, error
+from bot.feed.diagnostics import Diagnostic, error
 
 
 def missing(config, env: Mapping[str, str]) -> list[Diagnostic]:

@@ -6,7 +6,7 @@ storms as events of their own. Styles, script and images are inline (images as
 base64 `data:` URIs), so the file opens from disk with no network.
 `render_problems(lines)` is the page shown instead while the feed has errors.
 With `live=VERSION` the page listens on `/events` and reloads itself (see
-`bot.preview_server`). The page's CSS, JS and shell live in `bot/html/`.
+`bot.views.server`). The page's CSS, JS and shell live in `bot/html/`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from bot.diagnostics import summary
-from bot.feed import inside
-from bot.timeline import Event
+from bot.feed.diagnostics import summary
+from bot.feed.folder import inside
+from bot.replay.timeline import Event
 
 URL = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 TRAILING = ".,;:!?'\")]}"
@@ -37,7 +37,7 @@ MAX_INDENT = 3
 
 @cache
 def asset(name: str) -> str:
-    return resources.files("bot").joinpath("html", name).read_text(encoding="utf-8")
+    return resources.files("bot.views").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def linkify(text: str) -> str:

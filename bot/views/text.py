@@ -7,7 +7,7 @@ from json.encoder import encode_basestring
 from collections.abc import Iterable
 from datetime import datetime
 
-from bot.timeline import Event, Timeline
+from bot.replay.timeline import Event, Timeline
 
 JSON_KEYS = ("id", "kind", "account", "persona", "storm", "historical", "scheduled", "text", "media", "reply_to", "length", "platforms")
 

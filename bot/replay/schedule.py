@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from bot.timeline import Event, Timeline
+from bot.replay.timeline import Event, Timeline
 
 
 class Key(NamedTuple):

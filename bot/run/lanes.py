@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.errors import LedgerError, PublishError, RateLimited, RejectedError, TransientError, UncertainError
-from bot.logs import LOGGER, fields
+from bot.run.logs import LOGGER, fields
 from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher
-from bot.schedule import Delivery
+from bot.replay.schedule import Delivery
 
 log = logging.getLogger(LOGGER)
 LEDGER_RETRY = 5.0  # seconds between attempts while the ledger cannot be written

@@ -16,7 +16,7 @@ order, instants, personas and its diagnostics; keyed by every file's path and
 content hash, feed.yaml's bytes, years_later and the daily limit) and `preview_lines` the JSON
 preview of it, so a warm run rebuilds nothing; media are checked on every run.
 
-Files that miss are parsed by `bot.pool.MissParser`: in worker processes
+Files that miss are parsed by `bot.speed.pool.MissParser`: in worker processes
 when there are many (a cold run), while the rest are still being read.
 Entries are written atomically; one that is unreadable, truncated or corrupt
 (its checksum says so) is ignored and replaced, and entries of deleted files
@@ -35,17 +35,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot import __version__
-from bot.diagnostics import Diagnostic
-from bot.feed import FEED_FILE, read_and_parse
-from bot.packing import SHAPE, unpack
-from bot.pool import MissParser
-from bot.postfile import FileContext, FileResult
-from bot.timeline import Event, Timeline, build
-from bot.yamlsource import MAX_BYTES, SourceProblem, read_source
+from bot.feed.diagnostics import Diagnostic
+from bot.feed.folder import FEED_FILE, read_and_parse
+from bot.speed.packing import SHAPE, unpack
+from bot.speed.pool import MissParser
+from bot.feed.postfile import FileContext, FileResult
+from bot.replay.timeline import Event, Timeline, build
+from bot.feed.yamlsource import MAX_BYTES, SourceProblem, read_source
 
 FORMAT = 3
 MAGIC = b"bot-parse-cache\n"
-DEFAULT_LEDGER = "state/ledger.sqlite3"  # as bot.service.DEFAULT_LEDGER; the cache sits beside it
+DEFAULT_LEDGER = "state/ledger.sqlite3"  # as bot.run.service.DEFAULT_LEDGER; the cache sits beside it
 SCHEMA = repr((FORMAT, SHAPE))
 
 
