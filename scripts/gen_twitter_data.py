@@ -1,10 +1,10 @@
-"""Write bot/publishers/_twitter_data.py: the twitter-text snapshot bot.publishers.twitterdata serves to the X counter.
+"""Write bot/publishers/lengths/_twitter_data.py: the twitter-text snapshot bot.publishers.lengths.twitterdata serves to the X counter.
 
     python scripts/gen_twitter_data.py          # (re)write the snapshot
     python scripts/gen_twitter_data.py --check  # exit 1 if it is stale
 
 The data is read from the installed twitter-text-parser by the same function
-bot.publishers.twitterdata falls back to when the snapshot was made from another version,
+bot.publishers.lengths.twitterdata falls back to when the snapshot was made from another version,
 so a snapshot and a live read mean the same thing. Run this after upgrading
 twitter-text-parser, and commit the output.
 """
@@ -18,9 +18,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.publishers import twitterdata
+from bot.publishers.lengths import twitterdata
 
-TARGET = Path(__file__).resolve().parent.parent / "bot" / "publishers" / "_twitter_data.py"
+TARGET = Path(__file__).resolve().parent.parent / "bot" / "publishers" / "lengths" / "_twitter_data.py"
 WIDTH = 100
 
 
@@ -69,13 +69,13 @@ def frozenset_lines(name: str, items: frozenset[str] | None, key: Callable[[str]
 
 
 def render(data: twitterdata.TwitterData, version: str) -> str:
-    """The text of bot/publishers/_twitter_data.py for `data`, read from twitter-text-parser `version`."""
+    """The text of bot/publishers/lengths/_twitter_data.py for `data`, read from twitter-text-parser `version`."""
     lines = [
-        f'"""twitter-text-parser {version} data for bot.publishers.twitterdata: generated, do not edit.',
+        f'"""twitter-text-parser {version} data for bot.publishers.lengths.twitterdata: generated, do not edit.',
         "",
         "Written by scripts/gen_twitter_data.py; run it again after upgrading",
         "twitter-text-parser (tests/test_textlength_data.py fails until then, and",
-        "bot.publishers.twitterdata reads the library itself, slowly, meanwhile).",
+        "bot.publishers.lengths.twitterdata reads the library itself, slowly, meanwhile).",
         '"""',
         "",
         f"VERSION = {literal(version)}",

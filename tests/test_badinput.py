@@ -310,7 +310,10 @@ _post_file = st.one_of(_tree, st.fixed_dictionaries({"posts": st.lists(_entry, m
 def test_fuzzed_post_files_never_raise(doc, calendar):
     from bot.feed.postfile import FileContext, parse_post_file
 
-    context = FileContext(calendar, (("crier", ("console",), None), ("paper", ("x",), None)), frozenset({"daily", "evening", "crier"}))
+    from bot import publishers
+
+    networks = lambda p: ((p, publishers.load(p).limits),)  # noqa: E731
+    context = FileContext(calendar, (("crier", networks("console")), ("paper", networks("x"))), frozenset({"daily", "evening", "crier"}))
     text = yaml.safe_dump(doc, allow_unicode=True)
     result = parse_post_file(text.encode("utf-8", "surrogatepass"), "case.yaml", context)
     for diagnostic in result.diagnostics:

@@ -23,7 +23,8 @@ from bot.errors import (
 )
 from bot.publishers import load
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
-from bot.publishers.bluesky import BlueskyPublisher, link_facets, split_remote_id
+from bot.publishers.bluesky import BlueskyPublisher
+from bot.publishers.bluesky.api import link_facets, split_remote_id
 from fakes.bluesky_server import FakeBluesky
 
 POST = "app.bsky.feed.post"
@@ -75,7 +76,7 @@ def assert_no_secret(exc: BaseException, pds: FakeBluesky) -> None:
 
 def test_registered_under_its_name():
     assert load("bluesky") is BlueskyPublisher
-    assert BlueskyPublisher.max_length == 300
+    assert (BlueskyPublisher.limits.text, BlueskyPublisher.limits.text_bytes) == (300, 3000)
 
 
 def test_required_credentials_follow_the_contract():
@@ -86,13 +87,12 @@ def test_required_credentials_follow_the_contract():
 
 
 def test_missing_credentials_are_named_without_a_network_call(pds, tmp_path):
-    publisher = BlueskyPublisher(
-        AccountSettings("le-temps", ("bluesky",)),
-        env={"BLUESKY_LE_TEMPS_HANDLE": "x.test"},
-        feed_dir=tmp_path, state_dir=tmp_path,
-    )
-    with pytest.raises(RejectedError, match="BLUESKY_LE_TEMPS_APP_PASSWORD"):
-        publisher.publish(post())
+    with pytest.raises(ConfigError, match="le-temps' on bluesky lacks BLUESKY_LE_TEMPS_APP_PASSWORD$"):
+        BlueskyPublisher(
+            AccountSettings("le-temps", ("bluesky",)),
+            env={"BLUESKY_LE_TEMPS_HANDLE": "x.test"},
+            feed_dir=tmp_path, state_dir=tmp_path,
+        )
     assert pds.requests == []
 
 
@@ -103,11 +103,15 @@ def test_timeout_defaults_to_30_s_and_rejects_nonsense(pds, tmp_path):
         make(pds, tmp_path, BLUESKY_TIMEOUT="soon")
 
 
-def test_import_without_atproto_gives_an_install_hint(monkeypatch):
+def test_without_atproto_the_facts_load_and_building_gives_an_install_hint(monkeypatch, tmp_path):
+    """`bot check` reads Bluesky's limits without atproto; an account needs it, and says how to get it."""
     monkeypatch.setitem(sys.modules, "atproto_client", None)
-    monkeypatch.delitem(sys.modules, "bot.publishers.bluesky")
+    monkeypatch.delitem(sys.modules, "bot.publishers.bluesky.api")
+    cls = importlib.import_module("bot.publishers.bluesky").BlueskyPublisher
+    assert cls.limits.text == 300
+    env = {"BLUESKY_LE_TEMPS_HANDLE": "x.test", "BLUESKY_LE_TEMPS_APP_PASSWORD": "pw-123456"}
     with pytest.raises(ImportError, match=r"pip install 'anniversary-bot\[bluesky\]'"):
-        importlib.import_module("bot.publishers.bluesky")
+        cls(AccountSettings("le-temps", ("bluesky",)), env=env, feed_dir=tmp_path, state_dir=tmp_path)
 
 
 # -- session ------------------------------------------------------------------

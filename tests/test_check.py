@@ -346,11 +346,14 @@ def test_an_empty_post_file_is_only_a_warning(tmp_path, make_feed, invoke_bot):
     assert out.splitlines() == ["feed/empty.yaml:1: warning: empty post file (no posts)", "0 errors, 1 warning in 3 files (1 entry)"]
 
 
-def test_the_platforms_config_trusts_without_a_scan_are_installed_entry_points():
-    """feed.yaml validation skips the entry-point scan for bot's own platforms: they must be registered."""
-    from bot.feed.config import _KnownPlatforms, known_platforms
+def test_the_platforms_the_registry_imports_directly_are_installed_entry_points():
+    """The registry imports bot's own publishers without the entry-point scan: they must be registered."""
+    from importlib.metadata import entry_points
 
-    assert _KnownPlatforms.OWN <= set(known_platforms())
-    known = _KnownPlatforms()
-    assert "x" in known and "names" not in vars(known)  # no scan for one of bot's own
-    assert "no-such-network" not in known and "names" in vars(known)  # scanned for another
+    from bot import publishers
+
+    registered = {ep.name: ep.value for ep in entry_points(group=publishers.GROUP)}
+    assert {name: registered.get(name) for name in publishers.BUILTIN} == publishers.BUILTIN
+    publishers._entry_points.cache_clear()
+    assert publishers.known("x") and publishers._entry_points.cache_info().currsize == 0  # no scan for bot's own
+    assert not publishers.known("no-such-network") and publishers._entry_points.cache_info().currsize == 1

@@ -108,13 +108,16 @@ def test_each_network_counts_and_caps_its_own_delivery(tmp_path, clean_env):
     assert code == 1
     assert errors_for(lines, posts_file, at["cjk"]) == ["text is 282 characters on x, over its limit of 280"]
     assert errors_for(lines, posts_file, at["long-url"]) == ["text is 310 characters on bluesky, over its limit of 300"]
-    assert errors_for(lines, posts_file, at["family"]) == ["text is 300 characters on x, over its limit of 280"]
+    assert errors_for(lines, posts_file, at["family"]) == [  # 150 graphemes fit Bluesky's 300, 3750 bytes do not
+        "text is 300 characters on x, over its limit of 280",
+        "text is 3750 bytes of UTF-8 on bluesky, over its limit of 3000 bytes",
+    ]
     assert errors_for(lines, posts_file, at["toot-over"]) == ["text is 502 characters on mastodon, over its limit of 500"]
     assert errors_for(lines, posts_file, at["short-over"]) == ["text is 101 characters on mastodon, over its limit of 100"]
     assert errors_for(lines, posts_file, at["both-over"]) == ["text is 300 characters on x, over its limit of 280"]
     for fine in ("ascii-280", "toot-ok", "long-ok"):
         assert errors_for(lines, posts_file, at[fine]) == [], fine
-    assert lines[-1].startswith("6 errors")
+    assert lines[-1].startswith("7 errors")
 
 
 def test_a_text_over_two_limits_gets_one_error_per_network(tmp_path, clean_env):

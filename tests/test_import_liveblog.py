@@ -16,7 +16,7 @@ from bot.importers.cli import import_group
 from bot.importers.liveblog import heading_date, parse_liveblog, spread
 from bot.importers.writer import build
 from bot.importers.yamlout import FeedMeta
-from bot.publishers.textlength import weighted_length
+from bot.publishers import measure as weighted_length
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "import"
 BLOG = FIXTURES / "petrograd-live.txt"

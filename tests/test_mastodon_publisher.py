@@ -19,7 +19,8 @@ from bot.errors import (
     UncertainError,
 )
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona, env_name
-from bot.publishers.mastodon import MastodonPublisher, derive_idempotency_key
+from bot.publishers.mastodon import MastodonPublisher
+from bot.publishers.mastodon.api import derive_idempotency_key
 from fakes.mastodon_server import FakeMastodon
 
 TOKENS = {"s3cret-alice-TOKEN-0001": "alice", "s3cret-bob-TOKEN-0002": "bob"}
@@ -374,11 +375,14 @@ def test_bad_settings_are_config_errors(server, tmp_path, options, timeout, mess
         make(server, tmp_path, timeout=timeout, **options)
 
 
-def test_without_mastodon_py_the_import_error_is_an_install_hint(monkeypatch):
+def test_without_mastodon_py_the_facts_load_and_building_gives_an_install_hint(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "mastodon", None)  # makes `import mastodon` fail
-    monkeypatch.delitem(sys.modules, "bot.publishers.mastodon")
+    monkeypatch.delitem(sys.modules, "bot.publishers.mastodon.api")
+    cls = importlib.import_module("bot.publishers.mastodon").MastodonPublisher
+    assert cls.limits_for({"max_chars": 1000}).text == 1000
+    env = {"MASTODON_T_BASE_URL": "http://127.0.0.1:9", "MASTODON_T_ACCESS_TOKEN": "tok-123456"}
     with pytest.raises(ImportError, match=r"pip install 'anniversary-bot\[mastodon\]'"):
-        importlib.import_module("bot.publishers.mastodon")
+        cls(AccountSettings("t", ("mastodon",)), env=env, feed_dir=tmp_path, state_dir=tmp_path)
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.importers.split import split_text, split_to_limit
-from bot.publishers.textlength import weighted_length
+from bot.publishers import measure as weighted_length
 
 
 def rejoin_check(text: str, parts: list[str]) -> list[str]:

@@ -8,8 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.publishers import textlength, twitterdata
-from bot.publishers.textlength import limit, weighted_length, x_length
+from bot.publishers import lengths as textlength
+from bot.publishers.lengths import twitterdata
+from bot.publishers import load, measure as weighted_length
+from bot.publishers.lengths import x_length
 
 twitterdata.load_library()  # works without pkg_resources (setuptools >= 81)
 import twitter_text  # noqa: E402
@@ -172,7 +174,7 @@ def test_twitter_text_loads_without_pkg_resources() -> None:
 
     code = (
         "import sys; sys.modules['pkg_resources'] = None\n"  # import of it now fails
-        "from bot.publishers.textlength import x_length\n"
+        "from bot.publishers.lengths import x_length\n"
         "print(x_length('english text \u65e5\u672c\u8a9e \U0001f637 https://example.com'))\n"
         "print(sys.modules.get('pkg_resources', 'gone'))\n"  # the stand-in is not left behind
     )
@@ -283,10 +285,14 @@ def test_bluesky_examples(text: str, expected: int) -> None:
 
 # --- console, unknown, limits ------------------------------------------------------
 
-@pytest.mark.parametrize("platform", ["console", "webhook", ""])
-def test_other_platforms_count_code_points(platform: str) -> None:
+def test_the_console_counts_code_points() -> None:
     text = "日本 \U0001f468\u200d\U0001f469 https://example.com/x"
-    assert weighted_length(text, platform) == len(text) == 28
+    assert weighted_length(text, "console") == len(text) == 28
+
+
+def test_an_unknown_platform_has_no_rule() -> None:
+    with pytest.raises(LookupError, match="no publisher named 'nowhere'"):
+        weighted_length("text", "nowhere")
 
 
 @pytest.mark.parametrize(
@@ -299,10 +305,10 @@ def test_other_platforms_count_code_points(platform: str) -> None:
         ("bluesky", None, 300),
         ("bluesky", 1000, 300),
         ("console", None, None),
-        ("webhook", None, None),
     ],
 )
 def test_limits(platform: str, max_chars: int | None, expected: int | None) -> None:
-    assert limit(platform, max_chars) == expected
+    """Each publisher declares its limit; only Mastodon's follows an account's max_chars."""
+    assert load(platform).limits_for({"max_chars": max_chars} if max_chars else {}).text == expected
     if max_chars is None:
-        assert limit(platform) == expected
+        assert load(platform).limits.text == expected

@@ -1,4 +1,4 @@
-"""The twitter-text snapshot (bot/publishers/_twitter_data.py) behind the X counter.
+"""The twitter-text snapshot (bot/publishers/lengths/_twitter_data.py) behind the X counter.
 
 It must be what scripts/gen_twitter_data.py writes from the installed
 twitter-text-parser now (this fails after an upgrade until it is run again),
@@ -18,14 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.publishers import textlength, twitterdata
-from bot.publishers.textlength import weighted_length, x_length
+from bot.publishers import lengths as textlength
+from bot.publishers.lengths import twitterdata
+from bot.publishers import measure as weighted_length
+from bot.publishers.lengths import x_length
 
 twitterdata.load_library()
 from twitter_text import parse_tweet  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-SNAPSHOT = REPO / "bot" / "publishers" / "_twitter_data.py"
+SNAPSHOT = REPO / "bot" / "publishers" / "lengths" / "_twitter_data.py"
 
 TRICKY = [
     "",
@@ -80,7 +82,7 @@ def test_snapshot_is_what_the_generator_writes_now() -> None:
     version = importlib.metadata.version("twitter-text-parser")
     expected = gen.render(twitterdata.library_data(), version)  # type: ignore[attr-defined]
     assert SNAPSHOT.read_text(encoding="utf-8") == expected, (
-        f"bot/publishers/_twitter_data.py is stale for twitter-text-parser {version}: run scripts/gen_twitter_data.py"
+        f"bot/publishers/lengths/_twitter_data.py is stale for twitter-text-parser {version}: run scripts/gen_twitter_data.py"
     )
 
 
@@ -170,7 +172,8 @@ WITH_URL = "read example.com/news and https://example.org/a/1 \u6771\u4eac"
 
 CHILD = """
 import json, sys
-from bot.publishers.textlength import weighted_length, x_length
+from bot.publishers import measure as weighted_length
+from bot.publishers.lengths import x_length
 plain = json.loads(sys.argv[1])
 out = {"x": [x_length(t) for t in plain], "w": [weighted_length(t, "x") for t in plain],
        "m": [weighted_length(t, "mastodon") for t in plain], "b": [weighted_length(t, "bluesky") for t in plain]}

@@ -25,7 +25,8 @@ from bot.errors import (
 )
 from bot.publishers import load
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
-from bot.publishers.x import XPublisher, error_for_answer, retry_after, transport_settings
+from bot.publishers.x import XPublisher
+from bot.publishers.x.api import base_url_setting, error_for_answer, retry_after
 from fakes import x_server as fx
 from fakes.x_server import FakeXServer, unused_port
 
@@ -90,7 +91,7 @@ def test_required_credentials_follow_the_contract():
 
 def test_registered_under_the_name_x():
     assert load("x") is XPublisher
-    assert (XPublisher.name, XPublisher.max_length) == ("x", 280)
+    assert (XPublisher.name, XPublisher.limits.text, XPublisher.limits.count("a" * 10)) == ("x", 280, 10)
 
 
 def test_missing_credentials_are_named_without_values(tmp_path):
@@ -107,15 +108,17 @@ def test_missing_credentials_are_named_without_values(tmp_path):
     ({"X_TIMEOUT": "0"}, "X_TIMEOUT"),
     ({"X_TIMEOUT": "nan"}, "X_TIMEOUT"),
 ])
-def test_bad_transport_settings_are_config_errors(env, message):
+def test_bad_transport_settings_are_config_errors(env, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
-        transport_settings(env)
+        XPublisher(AccountSettings("wire", ("x",)), env={**SECRETS, **env}, feed_dir=tmp_path, state_dir=tmp_path)
 
 
-def test_transport_defaults_to_tweepy_hosts_and_30_s():
-    assert transport_settings({}) == (None, 30.0)
-    base, timeout = transport_settings({"X_API_BASE_URL": "http://127.0.0.1:9", "X_TIMEOUT": "2.5"})
-    assert (base.netloc, timeout) == ("127.0.0.1:9", 2.5)
+def test_transport_defaults_to_tweepy_hosts_and_30_s(tmp_path):
+    assert base_url_setting({}) is None
+    assert base_url_setting({"X_API_BASE_URL": "http://127.0.0.1:9"}).netloc == "127.0.0.1:9"
+    settings = AccountSettings("wire", ("x",))
+    assert XPublisher(settings, env=SECRETS, feed_dir=tmp_path, state_dir=tmp_path).timeout == 30.0
+    assert XPublisher(settings, env={**SECRETS, "X_TIMEOUT": "2.5"}, feed_dir=tmp_path, state_dir=tmp_path).timeout == 2.5
 
 
 # ---- pure error mapping

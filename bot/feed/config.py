@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import functools
-import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +18,6 @@ FEED_KEYS = ("title", "description", "timezone", "calendar", "replay_timezone", 
 ACCOUNT_KEYS = ("platform", "persona", "visibility", "max_chars")
 PERSONA_KEYS = ("name", "bio", "avatar", "banner")
 VISIBILITIES = ("public", "unlisted", "private", "direct")
-
-# built-in networks whose client library is an optional extra: module to find, extra to install
-EXTRAS = {"mastodon": ("mastodon", "mastodon"), "bluesky": ("atproto", "bluesky")}
-
-
-def _installed(module: str) -> bool:
-    """Whether `module` can be found (an import hook may raise instead of saying no)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
 
 def did_you_mean(word, choices) -> str:
     if not isinstance(word, str):
@@ -111,28 +97,18 @@ def valid_zone(name) -> bool:
     return True
 
 
-def known_platforms() -> list[str]:
-    from bot.publishers import available
-
-    return available()
-
-
 class _KnownPlatforms:
-    """The installed publishers' names, for validation. Finding them scans every
-    installed package's entry points (about 20 ms), so it is done only when a
-    name is not one of bot's own, or the whole list is shown."""
-
-    OWN = frozenset({"console", "x", "mastodon", "bluesky"})  # bot's entry points, always installed
+    """The installed publishers' names, for validation and messages (the registry's)."""
 
     def __contains__(self, name) -> bool:
-        return name in self.OWN or name in self.names
+        from bot import publishers
+
+        return publishers.known(name)
 
     def __iter__(self):
-        return iter(self.names)
+        from bot import publishers
 
-    @functools.cached_property
-    def names(self) -> list[str]:
-        return known_platforms()
+        return iter(publishers.available())
 
 
 def load_config(path: Path, display: str, platforms: list[str] | None = None) -> tuple[FeedConfig | None, list[Diagnostic]]:
@@ -298,11 +274,16 @@ def _platforms(spec: YMap, key: str, at: int, display: str, known, out) -> tuple
     for name in names:
         if name not in known:
             out.append(error(display, line, f"unknown platform {name!r} for account {key!r} (installed: {', '.join(known)}){did_you_mean(name, known)}"))
-        elif name in EXTRAS and not _installed(EXTRAS[name][0]):
-            extra = EXTRAS[name][1]
-            out.append(error(display, line, f"platform {name!r} needs its extra: pip install 'anniversary-bot[{extra}]'"))
+        elif hint := _library_hint(name):
+            out.append(error(display, line, hint))
         elif name in good:
             out.append(error(display, line, f"platform {name!r} listed twice for account {key!r}"))
         else:
             good.append(name)
     return tuple(good)
+
+
+def _library_hint(name: str) -> str | None:
+    from bot import publishers
+
+    return publishers.load(name).missing_library()

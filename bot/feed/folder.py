@@ -8,6 +8,7 @@ replies, storms) live in `bot.replay.timeline`.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import stat
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from bot.feed.config import FeedConfig, load_config
 from bot.feed.diagnostics import Diagnostic, error, warning
-from bot.feed.postfile import Entry, FileContext, FileResult, parse_post_file
+from bot.feed.postfile import Entry, FileContext, FileResult, network_limits, parse_post_file
 from bot.feed.yamlsource import SourceProblem, read_source
 
 FEED_FILE = "feed.yaml"
@@ -128,19 +129,69 @@ def media_problem(root: Path, relative: str) -> str | None:
 
 
 def check_media(feed: Feed) -> None:
+    """Media and persona images exist inside the feed folder and fit every network
+    that will receive them; persona names and bios fit those networks' profiles."""
+    config = feed.config
+    networks = {key: network_limits(account) for key, account in config.accounts.items()}
     seen: dict[str, str | None] = {}
+    sizes: dict[str, int] = {}
     out = feed.diagnostics
+    worn: dict[str, set[str]] = {}  # persona -> accounts that wear it at some point
+    for key, account in config.accounts.items():
+        if account.persona:
+            worn.setdefault(account.persona, set()).add(key)
     for entry in feed.entries:
+        if entry.storm:
+            worn.setdefault(entry.storm, set()).add(entry.account)
         for media in entry.media:
             if media.file not in seen:
                 seen[media.file] = media_problem(feed.root, media.file)
             if seen[media.file]:
                 out.append(error(entry.path, media.line, seen[media.file]))
-            elif media.alt is None:
+                continue
+            if media.alt is None:
                 out.append(warning(entry.path, media.line, f"image {media.file!r} has no alt text"))
-    for persona in feed.config.personas.values():
-        for image in (persona.avatar, persona.banner):
-            if image is not None:
-                problem = media_problem(feed.root, image)
+            for platform, limits in networks.get(entry.account, ()):
+                problem = _image_fits(feed.root, media.file, sizes, limits.image_types, limits.max_image_bytes(_mime(media.file)), platform)
                 if problem:
-                    out.append(error(feed.config.path, persona.line, f"persona {persona.key!r}: {problem}"))
+                    out.append(error(entry.path, media.line, problem))
+    for persona in config.personas.values():
+        platforms = {p: limits for account in worn.get(persona.key, ()) for p, limits in networks.get(account, ())}
+        for image in (persona.avatar, persona.banner):
+            if image is None:
+                continue
+            problem = media_problem(feed.root, image)
+            if problem:
+                out.append(error(config.path, persona.line, f"persona {persona.key!r}: {problem}"))
+                continue
+            for platform, limits in sorted(platforms.items()):
+                problem = _image_fits(feed.root, image, sizes, limits.profile_image_types, limits.profile_image_bytes, platform)
+                if problem:
+                    out.append(error(config.path, persona.line, f"persona {persona.key!r}: {problem} (profile image)"))
+        for platform, limits in sorted(platforms.items()):
+            for what, value, most, most_bytes in (("name", persona.name, limits.profile_name, limits.profile_name_bytes),
+                                                  ("bio", persona.bio, limits.profile_bio, limits.profile_bio_bytes)):
+                if most is not None and (n := limits.profile_count(value)) > most:
+                    out.append(error(config.path, persona.line, f"persona {persona.key!r}: {what} is {n} characters, over {platform}'s limit of {most}"))
+                elif most_bytes is not None and (n := len(value.encode("utf-8"))) > most_bytes:
+                    out.append(error(config.path, persona.line, f"persona {persona.key!r}: {what} is {n} bytes of UTF-8, over {platform}'s limit of {most_bytes}"))
+
+
+def _mime(relative: str) -> str | None:
+    return mimetypes.guess_type(relative)[0]
+
+
+def _image_fits(root: Path, relative: str, sizes: dict[str, int], types, most: int | None, platform: str) -> str | None:
+    mime = _mime(relative)
+    if mime not in types:
+        return f"{platform} does not take {mime or 'files of unknown type'} ({relative!r}; it takes {', '.join(sorted(types))})"
+    if most is None:
+        return None
+    if relative not in sizes:
+        try:
+            sizes[relative] = (root / relative).stat().st_size
+        except OSError:
+            return None  # reported by media_problem
+    if sizes[relative] > most:
+        return f"image {relative!r} is {sizes[relative]} bytes; {platform} takes at most {most}"
+    return None

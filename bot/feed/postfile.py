@@ -15,7 +15,7 @@ from datetime import datetime
 from bot.replay.anniversary import parse_time, to_gregorian, valid_date
 from bot.feed.config import did_you_mean, show as _show
 from bot.feed.diagnostics import Diagnostic, error, warning
-from bot.publishers.textlength import limit, weighted_length
+from bot.publishers.base import Limits
 from bot.feed.yamlsource import SourceProblem, YList, YMap, decode, parse
 
 FILE_KEYS = ("date", "posts")
@@ -28,22 +28,31 @@ ID = re.compile(r"[^\s]+\Z")
 
 @dataclass(frozen=True, slots=True)
 class FileContext:
-    """What a post file is checked against: calendar, accounts and personas of feed.yaml."""
+    """What a post file is checked against: feed.yaml's calendar, accounts and
+    personas, and each account's networks with their limits (the publishers')."""
 
     calendar: str
-    platforms: tuple[tuple[str, tuple[str, ...], int | None], ...]  # (account, platforms, max_chars)
+    accounts: tuple[tuple[str, tuple[tuple[str, Limits], ...]], ...]  # (account, ((platform, limits), ...))
     personas: frozenset[str]
 
     @classmethod
     def of(cls, config) -> FileContext:
         return cls(
             calendar=config.calendar,
-            platforms=tuple(sorted((a.key, a.platforms, a.max_chars) for a in config.accounts.values())),
+            accounts=tuple(sorted((a.key, network_limits(a)) for a in config.accounts.values())),
             personas=frozenset(config.personas),
         )
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(repr((self.calendar, self.platforms, sorted(self.personas))).encode()).hexdigest()[:16]
+        accounts = [(key, [(p, limits.fingerprint()) for p, limits in networks]) for key, networks in self.accounts]
+        return hashlib.sha256(repr((self.calendar, accounts, sorted(self.personas))).encode()).hexdigest()[:16]
+
+
+def network_limits(account) -> tuple[tuple[str, Limits], ...]:
+    """(platform, limits) for each network of a feed.yaml account, from its publisher."""
+    from bot import publishers
+
+    return tuple((p, publishers.load(p).limits_for(account.options)) for p in account.platforms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +118,7 @@ def parse_post_file(data: bytes, display: str, context: FileContext) -> FileResu
     if not isinstance(posts, YList):
         out.append(error(display, doc.key_lines["posts"], "'posts' must be a list of entries"))
         return FileResult([], out)
-    accounts = {key: (platforms, max_chars) for key, platforms, max_chars in context.platforms}
+    accounts = dict(context.accounts)
     entries = []
     broken = []
     days: dict = {}  # (y, m, d) as written -> ("YYYY-MM-DD", Gregorian date): one per file, mostly
@@ -203,16 +212,19 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
 
     lengths = ()
     length = 0
-    if text is not None and account is not None:
-        platforms, max_chars = accounts[account]
-        lengths = tuple([(p, weighted_length(text, p)) for p in platforms])
-        for platform, n in lengths:
-            cap = limit(platform, max_chars)
-            if cap is not None and n > cap:
-                out.append(error(display, lines["text"], f"text is {n} characters on {platform}, over its limit of {cap}"))
-            if n > length:
-                length = n
-
+    if account is not None:
+        networks = accounts[account]
+        if text is not None:
+            lengths = tuple([(p, limits.count(text)) for p, limits in networks])
+            for (platform, limits), (_, n) in zip(networks, lengths):
+                if limits.text is not None and n > limits.text:
+                    out.append(error(display, lines["text"], f"text is {n} characters on {platform}, over its limit of {limits.text}"))
+                if limits.text_bytes is not None and (size := len(text.encode("utf-8"))) > limits.text_bytes:
+                    out.append(error(display, lines["text"], f"text is {size} bytes of UTF-8 on {platform}, over its limit of {limits.text_bytes} bytes"))
+                if n > length:
+                    length = n
+        if media:
+            _media_limits(media, networks, display, lines["media"], out)
     if date is None or (len(out) > bad and any(d.is_error for d in out[bad:])):  # no date: the file's is wrong, reported once
         if isinstance(entry_id, str):
             return entry_id
@@ -262,7 +274,7 @@ def _media(item: YMap, display: str, out) -> tuple[Media, ...]:
     if not isinstance(raw, YList):
         out.append(error(display, at, "media must be a list of {file: PATH, alt: TEXT}"))
         return ()
-    if len(raw) > MAX_MEDIA:
+    if len(raw) > MAX_MEDIA:  # above every network's count: the per-network check says which
         out.append(error(display, at, f"{len(raw)} images: at most {MAX_MEDIA} per post"))
     found = []
     for i, spec in enumerate(raw):
@@ -285,3 +297,16 @@ def _media(item: YMap, display: str, out) -> tuple[Media, ...]:
             continue
         found.append(Media(spec_file, alt if alt and alt.strip() else None, line))
     return tuple(found)
+
+
+def _media_limits(media: tuple[Media, ...], networks, display: str, line: int, out) -> None:
+    """Image count and alt text length against each network's limits (sizes and
+    types need the files: `bot.feed.folder.check_media`)."""
+    for platform, limits in networks:
+        if MAX_MEDIA >= len(media) > limits.images:
+            out.append(error(display, line, f"{len(media)} images: {platform} takes at most {limits.images} per post"))
+        if limits.alt_text is None:
+            continue
+        for item in media:
+            if item.alt is not None and (n := limits.alt_count(item.alt)) > limits.alt_text:
+                out.append(error(display, item.line, f"alt text is {n} characters on {platform}, over its limit of {limits.alt_text}"))

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from bot.publishers.textlength import limit, weighted_length
+from bot import publishers
 
 _SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019\u00bb)\]]*\Z")
@@ -24,10 +24,10 @@ _ABBREVIATIONS = frozenset(
 
 def split_text(text: str, platform: str) -> list[str]:
     """`text` as one or more posts within the platform's limit (one part when it fits)."""
-    cap = limit(platform)
-    if cap is None:
+    limits = publishers.load(platform).limits
+    if limits.text is None:
         return [text.strip()]
-    return split_to_limit(text, cap, lambda part: weighted_length(part, platform))
+    return split_to_limit(text, limits.text, limits.count)
 
 
 def split_to_limit(text: str, cap: int, measure: Callable[[str], int]) -> list[str]:

@@ -6,14 +6,15 @@ import sys
 import threading
 from typing import TextIO
 
-from bot.publishers.base import OutgoingPost, Persona, Publisher
+from bot.publishers.base import Limits, OutgoingPost, Persona, Publisher
 
 _lock = threading.Lock()
 
 
 class ConsolePublisher(Publisher):
     name = "console"
-    max_length = None
+    display_name = "Console"
+    limits = Limits(text=None)
 
     def __init__(self, *args, stream: TextIO | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

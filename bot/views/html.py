@@ -31,7 +31,6 @@ from bot.replay.timeline import Event
 
 URL = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 TRAILING = ".,;:!?'\")]}"
-PLATFORM_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "console": "Console"}
 MAX_INDENT = 3
 
 
@@ -252,7 +251,7 @@ class Renderer:
             )
         figures = "".join(self.figure(media) for media in entry.media)
         platforms = "".join(
-            f"<li>{escape(PLATFORM_NAMES.get(p, p), quote=False)}</li>" for p in self.config.accounts[entry.account].platforms
+            f"<li>{escape(_network_name(p), quote=False)}</li>" for p in self.config.accounts[entry.account].platforms
         )
         return (
             f'<div class="card">{self.avatar(persona, "")}<div class="body">'
@@ -316,3 +315,13 @@ def by_day(events: list[Event], zone) -> list[tuple[object, list[tuple[Event, in
             stack.extend((child, depth + 1) for child in reversed(children.get(event.id, [])))
         out.append((day, ordered))
     return out
+
+
+def _network_name(platform: str) -> str:
+    """The network's name as its publisher writes it."""
+    from bot import publishers
+
+    try:
+        return publishers.load(platform).title()
+    except (LookupError, ImportError):
+        return platform

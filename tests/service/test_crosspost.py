@@ -20,7 +20,7 @@ from fakes.bluesky_server import FakeBluesky  # noqa: E402
 from fakes.mastodon_server import FakeMastodon  # noqa: E402
 from fakes.x_server import FakeXServer  # noqa: E402
 
-from bot.publishers.mastodon import derive_idempotency_key  # noqa: E402
+from bot.publishers.mastodon.api import derive_idempotency_key  # noqa: E402
 
 ACCOUNTS = ("paper", "voice")
 NETWORKS = ("x", "mastodon", "bluesky")

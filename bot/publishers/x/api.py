@@ -1,4 +1,4 @@
-"""The `x` publisher: posts with tweepy 4.17 (v2 tweets and media, v1.1 profile).
+"""X's client for the `x` publisher: tweepy 4.17 (v2 tweets and media, v1.1 profile).
 
 Credentials (env mapping given to the constructor): X_API_KEY, X_API_SECRET and,
 per account, X_<ACCOUNT>_ACCESS_TOKEN, X_<ACCOUNT>_ACCESS_TOKEN_SECRET; every call
@@ -70,10 +70,10 @@ from bot.errors import (
     TransientError,
     UncertainError,
 )
-from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher, env_name
+from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
+from bot.publishers.x.publisher import XPublisher
 
 TWEEPY_HOST = "https://api.twitter.com"  # where tweepy.Client sends v2 calls
-DEFAULT_TIMEOUT = 30.0
 
 for _name in ("oauthlib", "requests_oauthlib"):  # their DEBUG lines carry the access token
     _logger = logging.getLogger(_name)
@@ -102,22 +102,15 @@ class _XTransport(HTTPAdapter):
                             verify=verify, cert=cert, proxies=proxies)
 
 
-def transport_settings(env: Mapping[str, str]) -> tuple[SplitResult | None, float]:
-    """(X_API_BASE_URL parsed or None, X_TIMEOUT seconds); ConfigError if malformed."""
-    base = None
-    if raw := env.get("X_API_BASE_URL", "").strip():
-        base = urlsplit(raw)
-        if base.scheme not in ("http", "https") or not base.netloc:
-            raise ConfigError("X_API_BASE_URL must be an http(s) URL such as http://127.0.0.1:8080")
-    timeout = DEFAULT_TIMEOUT
-    if raw := env.get("X_TIMEOUT", "").strip():
-        try:
-            timeout = float(raw)
-        except ValueError:
-            timeout = -1.0
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ConfigError(f"X_TIMEOUT must be a positive number of seconds, not {raw!r}")
-    return base, timeout
+def base_url_setting(env: Mapping[str, str]) -> SplitResult | None:
+    """X_API_BASE_URL parsed, or None; ConfigError if malformed."""
+    raw = env.get("X_API_BASE_URL", "").strip()
+    if not raw:
+        return None
+    base = urlsplit(raw)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise ConfigError("X_API_BASE_URL must be an http(s) URL such as http://127.0.0.1:8080")
+    return base
 
 
 # ---- failures -> bot.errors (pure functions)
@@ -238,24 +231,16 @@ class _BadStatus(Exception):
 
 # ---- the publisher
 
-class XPublisher(Publisher):
-    name = "x"
-    max_length = 280
+class XClient:
+    """One account's calls to X (the `x` publisher builds it; credentials already checked)."""
 
-    @classmethod
-    def required_credentials(cls, account_key: str) -> list[str]:
-        account = env_name(account_key)
-        return ["X_API_KEY", "X_API_SECRET",
-                f"X_{account}_ACCESS_TOKEN", f"X_{account}_ACCESS_TOKEN_SECRET"]
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        names = self.required_credentials(self.account.key)
-        if missing := [n for n in names if not self.env.get(n)]:
-            raise ConfigError(f"account {self.account.key}: missing {', '.join(missing)}")
-        key, secret, token, token_secret = (self.env[n] for n in names)
+    def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float) -> None:
+        self.account = account
+        names = XPublisher.required_credentials(account.key)
+        key, secret, token, token_secret = (env[n] for n in names)
         self._secrets = tuple(s for s in (secret, token, token_secret, key) if len(s) >= 4)
-        base_url, self._timeout = transport_settings(self.env)
+        base_url = base_url_setting(env)
+        self._timeout = timeout
         self._auth = tweepy.OAuth1UserHandler(key, secret, token, token_secret)
         self._client = tweepy.Client(consumer_key=key, consumer_secret=secret,
                                      access_token=token, access_token_secret=token_secret)
@@ -266,7 +251,7 @@ class XPublisher(Publisher):
             session.mount("http://", transport)
 
     def __repr__(self) -> str:
-        return f"<XPublisher account={self.account.key!r}>"
+        return f"<XClient account={self.account.key!r}>"
 
     def publish(self, post: OutgoingPost) -> str:
         media_ids = [self._upload(item) for item in post.media]

@@ -1,4 +1,4 @@
-"""The `mastodon` publisher: one account on one Mastodon instance, through Mastodon.py 2.x.
+"""Mastodon's client for the `mastodon` publisher: one account on one instance, through Mastodon.py 2.x.
 
 Credentials (contract), ACCOUNT = env_name(account key):
     MASTODON_<ACCOUNT>_BASE_URL       e.g. https://mastodon.social
@@ -57,16 +57,9 @@ from bot.errors import (
     TransientError,
     UncertainError,
 )
-from bot.publishers.base import (
-    AccountSettings,
-    MediaItem,
-    OutgoingPost,
-    Persona,
-    Publisher,
-    env_name,
-)
+from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
+from bot.publishers.mastodon.publisher import MastodonPublisher
 
-DEFAULT_TIMEOUT = 30.0
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 _T = TypeVar("_T")
 
@@ -77,27 +70,18 @@ def derive_idempotency_key(entry_id: str, account: str, network: str) -> str:
     return f"anniversary-bot-{digest[:40]}"
 
 
-class MastodonPublisher(Publisher):
-    name = "mastodon"
-    max_length = 500
+class MastodonClient:
+    """One account's calls to its instance (the `mastodon` publisher builds it)."""
 
-    def __init__(
-        self,
-        account: AccountSettings,
-        *,
-        env: Mapping[str, str],
-        feed_dir: Path,
-        state_dir: Path,
-    ) -> None:
-        super().__init__(account, env=env, feed_dir=feed_dir, state_dir=state_dir)
-        missing = self.missing_credentials(account.key, env)
-        if missing:
-            raise ConfigError(f"mastodon account {account.key!r}: {', '.join(missing)} not set")
-        url_var, token_var = self.required_credentials(account.key)
+    name = "mastodon"
+
+    def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float) -> None:
+        self.account = account
+        url_var, token_var = MastodonPublisher.required_credentials(account.key)
         self._token = env[token_var]
         self.base_url = env[url_var].strip().rstrip("/")
         self.visibility = _visibility(account)
-        self.timeout = _timeout(env)
+        self.timeout = timeout
         self._lock = threading.Lock()  # one call at a time per account
         self._version_known = False
         self._last_status: int | None = None
@@ -113,11 +97,6 @@ class MastodonPublisher(Publisher):
             session=self._session,
             user_agent="anniversary-bot",
         )
-
-    @classmethod
-    def required_credentials(cls, account_key: str) -> list[str]:
-        account = env_name(account_key)
-        return [f"MASTODON_{account}_BASE_URL", f"MASTODON_{account}_ACCESS_TOKEN"]
 
     # -- the interface -------------------------------------------------------
 
@@ -322,17 +301,4 @@ def _visibility(account: AccountSettings) -> str:
             f"mastodon account {account.key!r}: visibility must be one of "
             f"{', '.join(VISIBILITIES)}, not {value!r}"
         )
-    return value
-
-
-def _timeout(env: Mapping[str, str]) -> float:
-    raw = env.get("MASTODON_TIMEOUT", "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise ConfigError(f"MASTODON_TIMEOUT must be a positive number of seconds, not {raw!r}")
     return value

@@ -1,17 +1,20 @@
-"""Post lengths as each network counts them, and each network's limit.
+"""Length rules: how X, Mastodon and Bluesky count a post's characters.
 
-- x: twitter-text's ``weightedLength`` (twitter-text-parser), by an exact fast
-  path (a few us a post instead of parse_tweet's 1 ms) built from the
-  library's own weights, emoji list and TLDs, and its URL extractor; the slow,
-  memoised ``parse_tweet`` runs only if that data is not in the shape expected
-  here. The data comes from bot.publishers.twitterdata (a snapshot when it matches the
-  installed version, else the library); either way twitter_text (0.1 s to
+The limits themselves are facts of each network and live on its publisher
+(`Publisher.limits`); a publisher names one of these rules as its `count`.
+
+- `x_length`: twitter-text's ``weightedLength`` (twitter-text-parser), by an
+  exact fast path (a few us a post instead of parse_tweet's 1 ms) built from
+  the library's own weights, emoji list and TLDs, and its URL extractor; the
+  slow, memoised ``parse_tweet`` runs only if that data is not in the shape
+  expected here. The data comes from `twitterdata` (a snapshot when it matches
+  the installed version, else the library); either way twitter_text (0.1 s to
   import) loads only to extract a URL.
-- mastodon: grapheme clusters of the server's "countable text" (its
+- `mastodon_length`: grapheme clusters of the server's "countable text" (its
   StatusLengthValidator): every http(s) URL counts 23 and ``@user@domain``
   counts as ``@user``; a blank text counts 0.
-- bluesky: extended grapheme clusters (UAX #29, the ``regex`` module's ``\\X``).
-- console and unknown networks: ``len(text)``.
+- `grapheme_count`: extended grapheme clusters (UAX #29, the ``regex``
+  module's ``\\X``), Bluesky's rule; `utf8_bytes` the bytes it also limits.
 
 The heavy libraries (twitter_text, regex) load on first need.
 """
@@ -24,31 +27,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.publishers import twitterdata
+from bot.publishers.lengths import twitterdata
 
-_LIMITS: dict[str, int | None] = {"x": 280, "mastodon": 500, "bluesky": 300, "console": None}
 _URL_CHARS = 23  # Mastodon's URL placeholder length
 
 
-def limit(platform: str, max_chars: int | None = None) -> int | None:
-    """Most characters a post may have on `platform` (None: no limit).
-
-    `max_chars` (an account's ``max_chars:``) overrides Mastodon's 500 only.
-    """
-    if platform == "mastodon" and max_chars is not None:
-        return max_chars
-    return _LIMITS.get(platform)
-
-
-def weighted_length(text: str, platform: str) -> int:
-    """Length of `text` as network `platform` counts it against its limit."""
-    if platform == "x":
-        return x_length(text)
-    if platform == "mastodon":
-        return mastodon_length(text)
-    if platform == "bluesky":
-        return grapheme_count(text)
-    return len(text)
+def utf8_bytes(text: str) -> int:
+    """Bytes of `text` in UTF-8 (what Bluesky's record validation limits besides graphemes)."""
+    return len(text.encode("utf-8"))
 
 
 # --- graphemes (bluesky, mastodon) -------------------------------------------

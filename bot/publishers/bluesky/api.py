@@ -1,4 +1,4 @@
-"""The `bluesky` publisher: posts, threads, images and personas through atproto.
+"""Bluesky's client for the `bluesky` publisher: posts, threads, images and personas through atproto.
 
 Credentials (per account, ACCOUNT = env_name(key)): BLUESKY_<ACCOUNT>_HANDLE,
 BLUESKY_<ACCOUNT>_APP_PASSWORD, optional BLUESKY_<ACCOUNT>_SERVICE (default
@@ -24,7 +24,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,21 +41,20 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with atprot
     ) from exc
 
 from bot.errors import (
-    ConfigError,
     PublishError,
     RateLimited,
     RejectedError,
     TransientError,
     UncertainError,
 )
-from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher, env_name
+from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona, env_name
+from bot.publishers.bluesky.publisher import LIMITS, BlueskyPublisher
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICE = "https://bsky.social"
-DEFAULT_TIMEOUT = 30.0
-MAX_IMAGES = 4
-MAX_IMAGE_BYTES = 1_000_000  # the app.bsky.embed.images blob limit
+MAX_IMAGES = LIMITS.images
+MAX_IMAGE_BYTES = LIMITS.image_bytes
 POST = "app.bsky.feed.post"
 PROFILE = "app.bsky.actor.profile"
 _AUTH_ERRORS = {"ExpiredToken", "InvalidToken", "AuthMissing", "AuthRequired"}
@@ -95,28 +94,23 @@ def split_remote_id(remote_id: str) -> tuple[str, str | None]:
     return uri, cid or None
 
 
-class BlueskyPublisher(Publisher):
-    name = "bluesky"
-    max_length = 300  # graphemes
+class BlueskyClient:
+    """One account's calls to its PDS (the `bluesky` publisher builds it)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float, state_dir: Path) -> None:
+        self.account = account
+        self.env = env
         prefix = f"BLUESKY_{env_name(self.account.key)}_"
         self.handle = self.env.get(prefix + "HANDLE", "")
         self._password = self.env.get(prefix + "APP_PASSWORD", "")
         self.service = (self.env.get(prefix + "SERVICE") or DEFAULT_SERVICE).rstrip("/")
-        self.timeout = _timeout(self.env.get("BLUESKY_TIMEOUT"))
+        self.timeout = timeout
         safe_key = re.sub(r"[^A-Za-z0-9_.-]", "_", self.account.key)
-        self.session_path = Path(self.state_dir) / "bluesky" / f"{safe_key}.session"
+        self.session_path = Path(state_dir) / "bluesky" / f"{safe_key}.session"
         self._client: Client | None = None
         self._did_value = ""
         self._secrets: set[str] = {self._password} - {""}
         self._lock = threading.RLock()
-
-    @classmethod
-    def required_credentials(cls, account_key: str) -> list[str]:
-        prefix = f"BLUESKY_{env_name(account_key)}_"
-        return [prefix + "HANDLE", prefix + "APP_PASSWORD"]
 
     # -- publishing -------------------------------------------------------
 
@@ -285,7 +279,7 @@ class BlueskyPublisher(Publisher):
     def _ensure_client(self) -> Client:
         if self._client is not None:
             return self._client
-        missing = self.missing_credentials(self.account.key, self.env)
+        missing = BlueskyPublisher.missing_credentials(self.account.key, self.env)
         if missing:
             raise RejectedError(f"bluesky account {self.account.key} lacks {', '.join(missing)}")
         saved = self._load_session()
@@ -402,18 +396,6 @@ class _SwapFailed(Exception):
     """The profile record changed between read and write."""
 
 
-def _timeout(raw: str | None) -> float:
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"BLUESKY_TIMEOUT must be a positive number of seconds, got {raw!r}")
-    return value
-
-
 def _error_name(exc: BaseException) -> str | None:
     response = getattr(exc, "response", None)
     content = getattr(response, "content", None)
@@ -439,4 +421,4 @@ def _retry_after(exc: at_errors.RateLimitExceededError) -> float | None:
     return exc.retry_after
 
 
-__all__ = ["BlueskyPublisher", "link_facets", "split_remote_id"]
+__all__ = ["BlueskyClient", "link_facets", "split_remote_id"]

@@ -1,8 +1,8 @@
-"""twitter-text-parser 3.0.0 data for bot.publishers.twitterdata: generated, do not edit.
+"""twitter-text-parser 3.0.0 data for bot.publishers.lengths.twitterdata: generated, do not edit.
 
 Written by scripts/gen_twitter_data.py; run it again after upgrading
 twitter-text-parser (tests/test_textlength_data.py fails until then, and
-bot.publishers.twitterdata reads the library itself, slowly, meanwhile).
+bot.publishers.lengths.twitterdata reads the library itself, slowly, meanwhile).
 """
 
 VERSION = "3.0.0"

@@ -1,8 +1,8 @@
 """twitter-text's data for the X counter: weights, emoji, spaces, TLDs.
 
-bot.publishers.textlength builds its fast X tables from `data()`. Reading this from
+bot.publishers.lengths builds its fast X tables from `data()`. Reading this from
 twitter_text means importing it (0.1 s) and parsing its emoji and TLD regexes,
-so a snapshot of the parsed data, bot/publishers/_twitter_data.py, is used instead when
+so a snapshot of the parsed data, bot/publishers/lengths/_twitter_data.py, is used instead when
 it was made from the installed twitter-text-parser; otherwise the library is
 read, with the same parsers. scripts/gen_twitter_data.py writes the snapshot
 from `library_data()` (``--check`` tells if it is stale), and
@@ -110,8 +110,8 @@ def installed_version() -> str | None:
 
 
 def snapshot_data() -> tuple[str, TwitterData]:
-    """(twitter-text-parser version it was made from, data) of bot/publishers/_twitter_data.py."""
-    from bot.publishers import _twitter_data as snap
+    """(twitter-text-parser version it was made from, data) of bot/publishers/lengths/_twitter_data.py."""
+    from bot.publishers.lengths import _twitter_data as snap
 
     return snap.VERSION, TwitterData(
         config=snap.CONFIG,
@@ -208,7 +208,7 @@ def _mixed_tlds(regexes: list[re.Pattern[str]]) -> tuple[str, ...] | None:
 def _parse_tlds(regexes: list[re.Pattern[str]]) -> frozenset[str] | None:
     """twitter-text's all-ASCII TLDs in lower case; None if its lists look different.
 
-    bot.publishers.textlength's TLD filter assumes: ASCII in a TLD is letters, and no
+    bot.publishers.lengths's TLD filter assumes: ASCII in a TLD is letters, and no
     non-ASCII char of a TLD matches an ASCII char case-insensitively.
     """
     tlds = _tld_list(regexes)
