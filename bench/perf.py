@@ -165,21 +165,18 @@ class FeedFacts:
 def bench_load(folder: Path, years_later: int | None = None):
     """The feed as `bot check` sees it, loaded here (with a cache of the benchmark's own)."""
     from bot.load import load
+    from bot.settings import Settings
+    from bot.speed import ParseCache
 
-    try:
-        from bot.speed.cache import ParseCache
-    except ImportError:  # benchmarking a version from before the cache
-        return load(folder, now=datetime.now(UTC), years_later=years_later, env={})
-    cache = ParseCache(folder.parent / ".bench-cache", progress=False)
-    return load(folder, now=datetime.now(UTC), years_later=years_later, env={}, parse_files=cache.parse_files)
+    settings = Settings(posts=folder, display=str(folder), env={}, years_later=years_later)
+    return load(settings, now=datetime.now(UTC), cache=ParseCache(folder.parent / ".bench-cache", progress=False))
 
 
 def facts(folder: Path) -> FeedFacts:
-    from bot.load import resolve_years_later
-
-    feed = bench_load(folder).feed
+    loaded = bench_load(folder)
+    feed = loaded.feed
     last = max(date.fromisoformat(e.written[:10]) for e in feed.entries)
-    years = resolve_years_later(None, {}, feed, datetime.now(UTC)) or 1
+    years = loaded.timeline.years_later
     size = sum(f.stat().st_size for f in folder.rglob("*.y*ml"))
     return FeedFacts(sorted(feed.config.accounts), feed.config.calendar, last, years,
                      feed.files, size / 1e6, len(feed.entries))

@@ -1,19 +1,23 @@
-"""The exception tree of the bot, in one place.
+"""The exception tree of the bot, in one place. Every error the bot raises on
+purpose is one of these; a message never contains a credential.
 
     BotError
-    ├── FeedInvalid          the feed has errors; carries the diagnostics
+    ├── SourceProblem        a feed file cannot be read as YAML (.line, .message)
+    ├── FeedInvalid          the feed cannot run at all; carries the diagnostics
     ├── ConfigError          a setting (option, environment variable) is wrong
+    ├── ImportFailed         `bot import` stopped before writing anything
+    ├── LockHeld             another process holds a lock file (.holder says who)
     ├── LedgerError          the ledger cannot be opened or written
-    │   └── LedgerLocked     another process holds the ledger (pid in .holder)
+    │   └── LedgerLocked     another process holds the ledger (.holder)
     └── PublishError         a publisher call did not succeed
         ├── TransientError   nothing was created remotely: safe to retry
         │   └── RateLimited  wait .retry_after seconds (None: back off) then retry
-        ├── UncertainError   the request may have been acted on: never retry
+        ├── UncertainError   the request may have been acted on: never retried blindly
         └── RejectedError    the network refused it for good (401, 403, 4xx)
             └── ProfileRefused   a persona switch the access level forbids
 
 Publishers raise only PublishError subclasses; the service decides what each
-means for the ledger. Messages never contain credentials.
+means for the ledger (see `bot.run.lanes`).
 """
 
 from __future__ import annotations
@@ -23,14 +27,37 @@ class BotError(Exception):
     """Base class of every error the bot raises on purpose."""
 
 
+class SourceProblem(BotError):
+    """A feed file is unreadable as YAML: too big, not UTF-8, a syntax error, a bomb."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
 class FeedInvalid(BotError):
-    def __init__(self, diagnostics):
+    """The feed cannot run at all (feed.yaml unusable); `.diagnostics` say why."""
+
+    def __init__(self, diagnostics, message: str | None = None):
         self.diagnostics = list(diagnostics)
-        super().__init__(f"the feed has {len(self.diagnostics)} problem(s)")
+        super().__init__(message or f"the feed has {len(self.diagnostics)} problem(s)")
 
 
 class ConfigError(BotError):
     """A setting is wrong or missing (message says which, never its value if secret)."""
+
+
+class ImportFailed(BotError):
+    """An import stopped before writing anything; the message says why."""
+
+
+class LockHeld(BotError):
+    """Another open file description holds the lock; `.holder` says whose it is."""
+
+    def __init__(self, holder: str):
+        self.holder = holder
+        super().__init__(holder)
 
 
 class LedgerError(BotError):
@@ -59,7 +86,7 @@ class RateLimited(TransientError):
 
 
 class UncertainError(PublishError):
-    """The request may have been acted on (timeout after sending, duplicate): never retry."""
+    """The request may have been acted on (timeout after sending, duplicate)."""
 
 
 class RejectedError(PublishError):

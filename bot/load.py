@@ -1,22 +1,21 @@
-"""Feed folder + settings + clock -> checked timeline: what check, preview and run share."""
+"""Settings + clock -> a checked feed and its timeline: what check, preview,
+status and run share. The only door to `bot.speed` (the parse cache and the
+worker pool): everything else asks this module.
+"""
 
 from __future__ import annotations
 
 import gc
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from bot.replay.anniversary import default_years_later
 from bot.feed.diagnostics import Diagnostic
-from bot.errors import ConfigError
 from bot.feed.folder import Feed, load_feed
-from bot.replay.timeline import Timeline, build
-
-DEFAULT_DAILY_LIMIT = 17
+from bot.replay.anniversary import default_years_later
+from bot.replay.timeline import Timeline
+from bot.settings import Settings
 
 
 @dataclass
@@ -24,6 +23,7 @@ class Loaded:
     feed: Feed
     timeline: Timeline | None
     diagnostics: list[Diagnostic]
+    cache: object | None = None  # the parse cache that built it (see `lines`)
 
     @property
     def ok(self) -> bool:
@@ -33,34 +33,28 @@ class Loaded:
     def errors(self) -> int:
         return sum(1 for d in self.diagnostics if d.is_error)
 
-
-def env_int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}")
-    return value
+    def lines(self, encode, platforms) -> list[str]:
+        """`list(encode(timeline.events, timeline, platforms))`, kept by the cache between runs."""
+        if self.cache is None:
+            return list(encode(self.timeline.events, self.timeline, platforms))
+        return self.cache.preview_lines(self.feed, self.timeline, platforms, encode)
 
 
-def resolve_years_later(option: int | None, env: Mapping[str, str], feed: Feed, now: datetime) -> int | None:
-    """--years-later beats BOT_YEARS_LATER beats feed.yaml; else the smallest N >= 1
-    that puts the feed's last entry in the future (None for a feed without entries)."""
-    if option is not None:
-        return option
-    from_env = env_int(env, "BOT_YEARS_LATER", None, minimum=1)
-    if from_env is not None:
-        return from_env
-    if feed.config.years_later is not None:
-        return feed.config.years_later
-    if not feed.entries:
-        return None
-    last = max(entry.moment for entry in feed.entries)
-    return default_years_later(last, feed.config.replay_zone, now)
+def feed_cache(settings: Settings, *, progress: bool = True):
+    """The parse cache for these settings (`parse_files` and `build_timeline` hooks)."""
+    from bot.speed import ParseCache
+
+    return ParseCache(settings.cache, progress=progress)
+
+
+def years_later(settings: Settings, config, moments, now: datetime) -> int | None:
+    """The years_later in force: the option or variable, else feed.yaml, else the
+    default rule for these entry moments (None when there are none)."""
+    def rule():
+        moments_list = list(moments)
+        return default_years_later(max(moments_list), config.replay_zone, now) if moments_list else None
+
+    return settings.years_later_for(config.years_later, rule)
 
 
 @contextmanager
@@ -89,29 +83,20 @@ def sort_key(feed: Feed):
     return lambda d: (d.path != first, d.path, d.line)
 
 
-def load(
-    posts: Path | str,
-    display: str | None = None,
-    *,
-    now: datetime,
-    years_later: int | None = None,
-    env: Mapping[str, str] | None = None,
-    parse_files=None,
-    build_timeline=None,
-    freeze: bool = False,
-) -> Loaded:
-    """`build_timeline(feed, years_later, daily_limit=)` may replace `timeline.build`
-    (the parse cache's `build_timeline` keeps the last one); `freeze` as in `paused_gc`
-    (for a command that ends once it has used the feed)."""
-    env = os.environ if env is None else env
+def load(settings: Settings, *, now: datetime, cache=None, freeze: bool = False) -> Loaded:
+    """Read and check the feed of `settings`, and build its timeline.
+
+    `cache`: a parse cache from `feed_cache` (None: parse every file here);
+    `freeze` as in `paused_gc` (for a command that ends once it has used the feed)."""
+    from bot.replay.timeline import build
+
     with paused_gc(freeze=freeze):
-        feed = load_feed(posts, display, parse_files=parse_files)
+        feed = load_feed(settings.posts, settings.display, parse_files=cache.parse_files if cache else None)
         diagnostics = list(feed.diagnostics)
         timeline = None
         if feed.config is not None:
-            n = resolve_years_later(years_later, env, feed, now)
-            daily = env_int(env, "BOT_DAILY_LIMIT", DEFAULT_DAILY_LIMIT, minimum=1)
-            timeline = (build_timeline or build)(feed, n or 1, daily_limit=daily)
+            n = years_later(settings, feed.config, (entry.moment for entry in feed.entries), now)
+            timeline = (cache.build_timeline if cache else build)(feed, n or 1, daily_limit=settings.daily_limit)
             diagnostics.extend(timeline.diagnostics)
     diagnostics.sort(key=sort_key(feed))
-    return Loaded(feed, timeline, diagnostics)
+    return Loaded(feed, timeline, diagnostics, cache)

@@ -296,37 +296,37 @@ def feed_without_years(tmp_path, make_feed):
     return make_feed(tmp_path, FEED.format(years=""), {"1917-11-06.yaml": POSTS}, name="plain")
 
 
-def test_resolve_precedence(feed_with_years, feed_without_years):
+def _years(feed_root, env, option=None, now=None):
     from bot.feed.folder import load_feed
-    from bot.load import resolve_years_later
+    from bot.load import years_later
+    from bot.settings import Settings
 
-    feed = load_feed(feed_with_years)
+    feed = load_feed(feed_root)
     assert feed.ok
-    assert resolve_years_later(70, {"BOT_YEARS_LATER": "60"}, feed, NOW) == 70
-    assert resolve_years_later(None, {"BOT_YEARS_LATER": "60"}, feed, NOW) == 60
-    assert resolve_years_later(None, {"BOT_YEARS_LATER": " "}, feed, NOW) == 50  # blank: unset
-    assert resolve_years_later(None, {}, feed, NOW) == 50
-    plain = load_feed(feed_without_years)
-    assert resolve_years_later(None, {}, plain, NOW) == 110
-    assert resolve_years_later(None, {}, plain, utc(2027, 11, 8, 11, 0)) == 111
-    assert resolve_years_later(None, {"BOT_YEARS_LATER": "60"}, plain, NOW) == 60
+    settings = Settings.resolve(env, posts=str(feed_root), years_later=option)
+    return years_later(settings, feed.config, (e.moment for e in feed.entries), now or NOW)
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5"])
+def test_resolve_precedence(feed_with_years, feed_without_years):
+    assert _years(feed_with_years, {"BOT_YEARS_LATER": "60"}, option=70) == 70
+    assert _years(feed_with_years, {"BOT_YEARS_LATER": "60"}) == 60
+    assert _years(feed_with_years, {"BOT_YEARS_LATER": " "}) == 50  # blank: unset
+    assert _years(feed_with_years, {}) == 50
+    assert _years(feed_without_years, {}) == 110
+    assert _years(feed_without_years, {}, now=utc(2027, 11, 8, 11, 0)) == 111
+    assert _years(feed_without_years, {"BOT_YEARS_LATER": "60"}) == 60
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5", "5001"])
 def test_resolve_rejects_a_bad_environment_value(feed_with_years, value):
     from bot.errors import ConfigError
-    from bot.feed.folder import load_feed
-    from bot.load import resolve_years_later
 
     with pytest.raises(ConfigError, match="BOT_YEARS_LATER"):
-        resolve_years_later(None, {"BOT_YEARS_LATER": value}, load_feed(feed_with_years), NOW)
+        _years(feed_with_years, {"BOT_YEARS_LATER": value})
 
 
 def test_resolve_without_entries_is_none(tmp_path, make_feed):
-    from bot.feed.folder import load_feed
-    from bot.load import resolve_years_later
-
-    assert resolve_years_later(None, {}, load_feed(make_feed(tmp_path, FEED.format(years=""))), NOW) is None
+    assert _years(make_feed(tmp_path, FEED.format(years="")), {}) is None
 
 
 def _first_scheduled(stdout: str) -> str:

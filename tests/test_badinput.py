@@ -206,8 +206,9 @@ def assert_rest_still_there(case: Case, root: Path) -> None:
     if not case.post_file:
         return
     from bot.load import load
+    from bot.settings import Settings
 
-    loaded = load(root, "feed", now=datetime(2000, 1, 1, tzinfo=UTC), env={})
+    loaded = load(Settings(posts=root, display="feed", env={}), now=datetime(2000, 1, 1, tzinfo=UTC))
     assert loaded.timeline is not None
     scheduled = {event.id for event in loaded.timeline.events}
     assert BASE_IDS <= scheduled, f"base entries lost: {BASE_IDS - scheduled}"

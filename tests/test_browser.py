@@ -18,6 +18,7 @@ import pytest
 
 from bot.views.html import render
 from bot.load import load
+from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -45,7 +46,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    loaded = load(REPO / "posts", "posts", now=NOW, years_later=110)
+    loaded = load(Settings(posts=REPO / "posts", display="posts", env={}, years_later=110), now=NOW)
     assert loaded.ok
     path = tmp_path_factory.mktemp("preview") / "preview.html"
     path.write_text(render(loaded, loaded.timeline.events), encoding="utf-8")

@@ -9,7 +9,7 @@ import pytest
 
 from bot.speed import cache as cache_module
 from bot.speed import pool as pool_module
-from bot.speed.cache import ParseCache, cache_folder
+from bot.speed.cache import ParseCache
 from bot.speed.packing import pack, unpack
 from bot.feed.folder import load_feed, parse_sequential
 
@@ -194,13 +194,6 @@ def test_pack_round_trip(feed_dir):
     results = parse_sequential(feed, _context(feed), ["1939-09-01.yaml"])
     display = feed.display("1939-09-01.yaml")
     assert unpack(pack(results[0], display), display) == results[0]
-
-
-def test_cache_folder_defaults_next_to_the_ledger():
-    assert cache_folder({}) == Path("state/cache")
-    assert cache_folder({"BOT_LEDGER": "/var/bot/ledger.sqlite3"}) == Path("/var/bot/cache")
-    assert cache_folder({}, Path("/srv/x/l.sqlite3")) == Path("/srv/x/cache")
-    assert cache_folder({"BOT_CACHE": "/tmp/c", "BOT_LEDGER": "/var/l"}) == Path("/tmp/c")
 
 
 def _context(feed):

@@ -56,7 +56,7 @@ def test_exit_1_on_errors(tmp_path, make_feed, run_bot):
         (["check", "a", "b"], {}, "unexpected extra argument"),
         (["chekc"], {}, "No such command"),
         (["check"], {"BOT_YEARS_LATER": "abc"}, "BOT_YEARS_LATER must be a whole number, not 'abc'"),
-        (["check"], {"BOT_YEARS_LATER": "0"}, "BOT_YEARS_LATER must be at least 1"),
+        (["check"], {"BOT_YEARS_LATER": "0"}, "BOT_YEARS_LATER must be from 1 to 5000, not 0"),
         (["check"], {"BOT_DAILY_LIMIT": "lots"}, "BOT_DAILY_LIMIT must be a whole number"),
     ],
 )

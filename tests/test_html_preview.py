@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from bot.views.html import linkify, page_for, render, render_problems
 from bot.load import load
+from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -137,7 +138,7 @@ def data_uri(content: bytes) -> str:
 
 @pytest.fixture
 def feed(tmp_path):
-    loaded = load(make_feed(tmp_path / "feed"), "feed", now=NOW)
+    loaded = load(Settings(posts=make_feed(tmp_path / "feed"), display="feed", env={}), now=NOW)
     assert loaded.ok, [str(d) for d in loaded.diagnostics]
     return loaded
 
@@ -285,7 +286,7 @@ def test_time_travel_steps_cover_every_instant(feed, page):
 
 def test_problems_page_escapes_check_messages(tmp_path):
     feed = make_feed(tmp_path / "feed", POSTS_YAML.replace('time: "12:00"', 'time: "25:00"') + "  - {time: '<b>', account: desk, text: x}\n")
-    loaded = load(feed, "feed", now=NOW)
+    loaded = load(Settings(posts=feed, display="feed", env={}), now=NOW)
     assert not loaded.ok
     html = page_for(loaded, lambda _: pytest.fail("no events for a broken feed"), live=3)
     root = Tree(html).root

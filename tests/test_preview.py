@@ -263,7 +263,7 @@ def test_filters_in_text(days_feed, invoke_bot):
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["--account", "nobody"], "unknown account 'nobody'"),
+        (["--account", "nobody"], "the feed has no account 'nobody'"),
         (["--from", "yesterday"], "'yesterday' is not an ISO date"),
         (["--until", "2027-13-01"], "is not an ISO date"),
         (["--format", "xml"], "'xml' is not one of"),

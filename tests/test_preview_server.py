@@ -14,6 +14,7 @@ import pytest
 
 from bot.views.html import page_for
 from bot.load import load
+from bot.settings import Settings
 from bot.views.server import PreviewServer, serve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,7 +23,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def build_for(feed: Path):
     def build(version: int) -> str:
-        return page_for(load(feed, "posts", now=NOW, years_later=110), lambda loaded: loaded.timeline.events, live=version)
+        return page_for(load(Settings(posts=feed, display="posts", env={}, years_later=110), now=NOW), lambda loaded: loaded.timeline.events, live=version)
     return build
 
 

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.replay.anniversary import CALENDARS
 from bot.feed.diagnostics import Diagnostic, error
-from bot.feed.yamlsource import SourceProblem, YMap, decode, parse, read_source
+from bot.errors import SourceProblem
+from bot.feed.yamlsource import YMap, decode, parse, read_source
 
 ACCOUNT_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 FEED_KEYS = ("title", "description", "timezone", "calendar", "replay_timezone", "years_later", "accounts", "personas")

@@ -17,7 +17,8 @@ from pathlib import Path
 from bot.feed.config import FeedConfig, load_config
 from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.feed.postfile import Entry, FileContext, FileResult, network_limits, parse_post_file
-from bot.feed.yamlsource import SourceProblem, read_source
+from bot.errors import SourceProblem
+from bot.feed.yamlsource import read_source
 
 FEED_FILE = "feed.yaml"
 SUFFIXES = (".yaml", ".yml")

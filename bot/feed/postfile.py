@@ -16,7 +16,8 @@ from bot.replay.anniversary import parse_time, to_gregorian, valid_date
 from bot.feed.config import did_you_mean, show as _show
 from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.publishers.base import Limits
-from bot.feed.yamlsource import SourceProblem, YList, YMap, decode, parse
+from bot.errors import SourceProblem
+from bot.feed.yamlsource import YList, YMap, decode, parse
 
 FILE_KEYS = ("date", "posts")
 ENTRY_KEYS = ("time", "account", "text", "id", "date", "media", "reply_to", "storm")

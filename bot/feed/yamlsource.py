@@ -23,6 +23,8 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
+from bot.errors import SourceProblem
+
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -59,13 +61,6 @@ class Loader(_BaseLoader):
 
 
 assert not Resolver.yaml_path_resolvers, "path resolvers would change tags: see Loader"
-
-
-class SourceProblem(Exception):
-    def __init__(self, line: int, message: str):
-        super().__init__(message)
-        self.line = line
-        self.message = message
 
 
 class YMap(dict):

@@ -143,7 +143,8 @@ def _report(diagnostics) -> None:
 
 def _finish(output, out: Path, force: bool, account: str, note: str = "") -> None:
     """Write `output` (a bot.importers.writer.Output) and report."""
-    from bot.importers.writer import ImportFailed, write
+    from bot.errors import ImportFailed
+    from bot.importers.writer import write
 
     try:
         kept = write(out, output, force)

@@ -15,13 +15,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import BotError
+from bot.errors import ImportFailed
 from bot.importers.split import split_text
 from bot.importers.yamlout import FeedMeta, OutEntry, render_day, render_feed
-
-
-class ImportFailed(BotError):
-    """The import stopped before writing anything; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

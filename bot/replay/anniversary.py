@@ -66,18 +66,24 @@ class Replay:
     adjustments: frozenset[str]
 
 
+def shift(moment: datetime, years_later: int) -> datetime:
+    """The year shift, the one place it is done: the naive wall-clock `years_later`
+    years after `moment`, same month, day and time; 29 February becomes 28 February
+    in a common year. ValueError past year 9999."""
+    year = moment.year + years_later
+    if moment.month == 2 and moment.day == 29 and not _calendar.isleap(year):
+        return moment.replace(year=year, day=28)
+    return moment.replace(year=year)
+
+
 def replay(moment: datetime, years_later: int, zone: ZoneInfo) -> Replay:
     """The replay of a naive Gregorian wall-clock `moment`, `years_later` years on, in `zone`."""
-    year = moment.year + years_later
-    month, day = moment.month, moment.day
-    adjustments = set()
-    if month == 2 and day == 29 and not _calendar.isleap(year):
-        day = 28
-        adjustments.add(FEB29)
-    wall = datetime(year, month, day, moment.hour, moment.minute, moment.second, tzinfo=zone)
+    shifted = shift(moment, years_later)
+    adjustments = {FEB29} if shifted.day != moment.day else set()
+    wall = shifted.replace(tzinfo=zone)
     instant = wall.astimezone(UTC)
     local = instant.astimezone(zone)
-    if local.replace(tzinfo=None) != wall.replace(tzinfo=None):
+    if local.replace(tzinfo=None) != shifted:
         adjustments.add(GAP)
     elif wall.replace(fold=1).utcoffset() != wall.utcoffset():
         adjustments.add(FOLD)
@@ -85,13 +91,8 @@ def replay(moment: datetime, years_later: int, zone: ZoneInfo) -> Replay:
 
 
 def replay_instant(moment: datetime, years_later: int, zone: ZoneInfo) -> datetime:
-    """Only the UTC instant of `replay`; the hot path for large feeds."""
-    year = moment.year + years_later
-    day = moment.day
-    if moment.month == 2 and day == 29 and not _calendar.isleap(year):
-        day = 28
-    wall = datetime(year, moment.month, day, moment.hour, moment.minute, moment.second, tzinfo=zone)
-    return wall.astimezone(UTC)
+    """Only the UTC instant of `replay`."""
+    return shift(moment, years_later).replace(tzinfo=zone).astimezone(UTC)
 
 
 def default_years_later(last: datetime, zone: ZoneInfo, now: datetime) -> int:

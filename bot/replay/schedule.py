@@ -40,6 +40,14 @@ class Window:
     end: datetime | None = None
     accounts: frozenset[str] = frozenset()
 
+    @classmethod
+    def of(cls, start, end, accounts, zone) -> Window:
+        """From `Bound`s (see bot.settings; None: open) placed in the replay `zone`."""
+        return cls(start.at(zone) if start else None, end.at(zone) if end else None, frozenset(accounts))
+
+    def select(self, events: list[Event]) -> list[Event]:
+        return list(events) if self == Window() else [event for event in events if self.admits(event)]
+
     def admits(self, event: Event) -> bool:
         return (
             (self.start is None or event.instant >= self.start)

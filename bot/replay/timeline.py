@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
-from bot.replay.anniversary import FEB29, FOLD, GAP, replay
+from bot.replay.anniversary import FEB29, FOLD, GAP, replay, shift
 from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.feed.postfile import Entry
 
@@ -61,7 +61,7 @@ class Timeline:
         return current
 
 
-def build(feed, years_later: int, *, daily_limit: int = 17, file_rank: dict[str, int] | None = None,
+def build(feed, years_later: int, *, daily_limit: int, file_rank: dict[str, int] | None = None,
           instants: dict | None = None) -> Timeline:
     """`instants`, a dict kept by the caller between builds, remembers the replay
     instants of plain moments (the running service's reload reuses them)."""
@@ -184,7 +184,7 @@ def _plain_instant(moment: datetime, years_later: int, zone: ZoneInfo, days: dic
         if type(start) is datetime:
             return start + timedelta(0, moment.hour * 3600 + moment.minute * 60 + moment.second)
     try:
-        wall = moment.replace(year=moment.year + years_later)  # naive, in `zone`
+        wall = shift(moment, years_later)  # naive, in `zone`
         offset = zone.utcoffset(wall)
         if zone.utcoffset(wall.replace(fold=1)) != offset:
             return None
@@ -201,7 +201,7 @@ def _plain_day(moment: datetime, years_later: int, zone: ZoneInfo) -> datetime |
     offset (no gap, no fold) at the start of each of its hours and at its last second;
     else None. (Time zones change offset at most once in an hour.)"""
     try:
-        first = datetime(moment.year + years_later, moment.month, moment.day)
+        first = shift(datetime(moment.year, moment.month, moment.day), years_later)
         offset = zone.utcoffset(first)
         for step in _DAY_POINTS:
             wall = first + step

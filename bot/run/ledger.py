@@ -27,8 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
-from bot.errors import LedgerError, LedgerLocked
-from bot.run.lock import LockHeld, ProcessLock
+
+from bot.errors import LedgerError, LedgerLocked, LockHeld
+from bot.run.lock import ProcessLock
 
 DELIVERY_STATES = ("claimed", "posted", "failed", "missed", "uncertain")
 SWITCH_STATES = ("claimed", "posted", "failed", "uncertain")

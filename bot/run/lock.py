@@ -16,13 +16,7 @@ import fcntl
 import os
 import time
 
-
-class LockHeld(Exception):
-    """Another open file description holds the lock; `.holder` says whose it is."""
-
-    def __init__(self, holder: str):
-        self.holder = holder
-        super().__init__(holder)
+from bot.errors import LockHeld
 
 
 class ProcessLock:

@@ -27,20 +27,18 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import publishers
-from bot.errors import BotError, ConfigError, LedgerError
+from bot.errors import BotError, ConfigError, FeedInvalid, LedgerError
 from bot.run.ledger import Ledger
 from bot.run.lanes import Context, Lane, Policy
-from bot.speed.cache import ParseCache, cache_folder
-from bot.load import DEFAULT_DAILY_LIMIT, env_int, paused_gc
+from bot.load import feed_cache, paused_gc, years_later
 from bot.run.logs import LOGGER, fields
-from bot.replay.anniversary import default_years_later
 from bot.publishers.base import AccountSettings, Persona
 from bot.replay.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant, persona_now
 from bot.run.source import FeedSource
+from bot.settings import Settings
 
 log = logging.getLogger(LOGGER)
 
-DEFAULT_LEDGER = "state/ledger.sqlite3"
 WATCHDOG_SECONDS = 30
 STOP_DEADLINE = 8.0  # seconds to let in-flight calls finish on SIGTERM
 RETRY_TICK = 5  # seconds before a tick that failed (ledger unavailable) is tried again
@@ -51,20 +49,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class RunOptions:
-    posts: Path
-    display: str
-    env: Mapping[str, str]
+@dataclass(frozen=True)
+class RunMode:
+    """How this run plays the schedule: for real, as a dry run, or as a rehearsal."""
+
     dry_run: bool = False
-    years_later: int | None = None
-    ledger: Path | None = None
-    start_at: datetime | None = None
-    speed: float | None = None
-    start: str | None = None  # --from, ISO in the replay zone
-    end: str | None = None  # --until
-    accounts: tuple[str, ...] = ()
-    watch: bool = True
+    start_at: datetime | None = None  # rehearsal: the first delivery falls here
+    speed: float | None = None  # rehearsal: every gap divided by this
+    watch: bool = True  # reload on file events
 
     @property
     def rehearsal(self) -> bool:
@@ -73,45 +65,33 @@ class RunOptions:
 
 @dataclass
 class Service:
-    options: RunOptions
+    settings: Settings
+    mode: RunMode = field(default_factory=RunMode)
     clock: Callable[[], datetime] = utc_now
-    parse_bound: Callable[..., datetime] | None = None  # (text, zone, end=bool) -> datetime; from the CLI
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     # -- start ---------------------------------------------------------------
 
     def start(self) -> None:
-        opts = self.options
-        env = opts.env
-        self.policy = Policy(
-            grace=float(env_int(env, "BOT_GRACE", 900)),
-            retries=env_int(env, "BOT_RETRIES", 5),
-            backoff=float(env.get("BOT_BACKOFF", "1") or 1),
-        )
-        cache = ParseCache(cache_folder(env, opts.ledger), progress=False)
-        self.source = FeedSource(opts.posts, opts.display, self._report, parse_files=cache.parse_files,
-                                 build_timeline=cache.build_timeline,
-                                 daily_limit=env_int(env, "BOT_DAILY_LIMIT", DEFAULT_DAILY_LIMIT, 1))
+        settings, mode = self.settings, self.mode
+        self.policy = Policy(grace=settings.grace, retries=settings.retries, backoff=settings.backoff)
+        cache = feed_cache(settings, progress=False)
+        self.source = FeedSource(settings.posts, settings.display, self._report, parse_files=cache.parse_files,
+                                 build_timeline=cache.build_timeline, daily_limit=settings.daily_limit)
         with paused_gc(freeze=True):
             if not self.source.load():
-                raise ConfigError("feed.yaml is unusable (see above): nothing to run")
+                raise FeedInvalid([], "feed.yaml is unusable (see above): nothing to run")
             config = self.source.config
-            self.years_later = self._years_later()
+            moments = (e.moment for r in self.source.results.values() for e in r.entries)
+            self.years_later = years_later(settings, config, moments, self.clock()) or 1
             timeline = self.source.timeline(self.years_later)
-        zone = timeline.zone
-        unknown = [a for a in opts.accounts if a not in config.accounts]
-        if unknown:
-            raise ConfigError(f"unknown account {unknown[0]!r} in --account")
-        self.window = Window(
-            start=self.parse_bound(opts.start, zone, end=False) if opts.start else None,
-            end=self.parse_bound(opts.end, zone, end=True) if opts.end else None,
-            accounts=frozenset(opts.accounts),
-        )
+        settings.check_accounts(config.accounts)
+        self.window = Window.of(settings.start, settings.end, settings.accounts, timeline.zone)
         self.rehearsal = None
-        if opts.rehearsal:
+        if mode.rehearsal:
             anchor = first_instant(timeline, self.window)
             if anchor is not None:
-                self.rehearsal = Rehearsal(opts.start_at or self.clock(), anchor, opts.speed or 1.0)
+                self.rehearsal = Rehearsal(mode.start_at or self.clock(), anchor, mode.speed or 1.0)
         self.ledger = self._open_ledger()
         for row in self.ledger.recover(self.clock()):
             what = "switch" if row.kind == "switch" else "entry"
@@ -140,12 +120,12 @@ class Service:
         self.scheduler.add_job(self.tick, IntervalTrigger(seconds=WATCHDOG_SECONDS, timezone=UTC), id="watchdog", misfire_grace_time=None, coalesce=True)
         self.scheduler.start()
         log.info("started %s", fields(
-            feed=opts.display, entries=len(timeline.events), deliveries=len(self.items),
-            years_later=self.years_later, ledger=str(self.ledger.path), dry_run=opts.dry_run or None,
+            feed=self.settings.display, entries=len(timeline.events), deliveries=len(self.items),
+            years_later=self.years_later, ledger=str(self.ledger.path), dry_run=self.mode.dry_run or None,
             rehearsal=f"x{self.rehearsal.speed:g} from {self.rehearsal.start_at.isoformat()}" if self.rehearsal else None))
         self.tick()
         gc.freeze()  # the feed lives as long as the service: keep it out of every later GC pass
-        if opts.watch:
+        if self.mode.watch:
             self.watcher = threading.Thread(target=self._watch, name="watcher", daemon=True)
             self.watcher.start()
 
@@ -153,32 +133,18 @@ class Service:
         for d in diagnostics:
             log.log(logging.ERROR if d.is_error else logging.WARNING, "%s", d)
 
-    def _years_later(self) -> int:
-        if self.options.years_later is not None:
-            return self.options.years_later
-        from_env = env_int(self.options.env, "BOT_YEARS_LATER", None, 1)
-        if from_env is not None:
-            return from_env
-        config = self.source.config
-        if config.years_later is not None:
-            return config.years_later
-        moments = [e.moment for r in self.source.results.values() for e in r.entries]
-        return default_years_later(max(moments), config.replay_zone, self.clock()) if moments else 1
-
     def _open_ledger(self) -> Ledger:
-        opts = self.options
-        path = opts.ledger
-        if path is None and (opts.rehearsal or opts.dry_run):
+        settings = self.settings
+        path = settings.ledger
+        if not settings.ledger_given and (self.mode.rehearsal or self.mode.dry_run):
             path = Path(tempfile.mkdtemp(prefix="bot-rehearsal-")) / "ledger.sqlite3"
             log.info("rehearsal %s", fields(ledger=str(path), note="temporary ledger, the default one is not touched"))
-        if path is None:
-            path = Path(opts.env.get("BOT_LEDGER") or DEFAULT_LEDGER)
         return Ledger.open(path, now=self.clock())
 
     def _install(self, timeline) -> None:
         config = self.source.config
         platforms = {key: account.platforms for key, account in config.accounts.items()}
-        override = "console" if self.options.dry_run else None
+        override = "console" if self.mode.dry_run else None
         items = deliveries(timeline, platforms, self.window, self.rehearsal, override)
         by_id = {event.id: event for event in timeline.events}
         with self._lock:
@@ -226,12 +192,12 @@ class Service:
                 cls = publishers.load(network)
             except (LookupError, ImportError) as exc:
                 raise ConfigError(str(exc)) from None
-            lacking = cls.missing_credentials(account_key, self.options.env)
+            lacking = cls.missing_credentials(account_key, self.settings.env)
             if lacking:
                 missing.append(f"account {account_key!r} on {network} lacks {', '.join(lacking)}")
                 continue
             settings = AccountSettings(account_key, account.platforms, dict(account.options))
-            publisher = cls(settings, env=self.options.env, feed_dir=self.source.root, state_dir=state_dir)
+            publisher = cls(settings, env=self.settings.env, feed_dir=self.source.root, state_dir=state_dir)
             self.lanes[(account_key, network)] = Lane(account_key, network, publisher, self.context)
         if missing:
             raise ConfigError("missing credentials: " + "; ".join(missing) + " (see config.example.env)")
@@ -348,7 +314,7 @@ class Service:
                 if first:
                     first = False
                     paths |= self.source.stale()
-                    log.info("watching %s", fields(feed=self.options.display))
+                    log.info("watching %s", fields(feed=self.settings.display))
                 if paths:
                     self.reload(paths)
         except Exception as exc:  # the service goes on without reload

@@ -22,7 +22,7 @@ Report = Callable[[list[Diagnostic]], None]
 
 
 class FeedSource:
-    def __init__(self, root: Path, display: str, report: Report, *, daily_limit: int = 17, parse_files=None,
+    def __init__(self, root: Path, display: str, report: Report, *, daily_limit: int, parse_files=None,
                  build_timeline=None) -> None:
         self.root = Path(root)
         self.display_root = display

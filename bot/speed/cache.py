@@ -41,19 +41,12 @@ from bot.speed.packing import SHAPE, unpack
 from bot.speed.pool import MissParser
 from bot.feed.postfile import FileContext, FileResult
 from bot.replay.timeline import Event, Timeline, build
-from bot.feed.yamlsource import MAX_BYTES, SourceProblem, read_source
+from bot.errors import SourceProblem
+from bot.feed.yamlsource import MAX_BYTES, read_source
 
 FORMAT = 3
 MAGIC = b"bot-parse-cache\n"
-DEFAULT_LEDGER = "state/ledger.sqlite3"  # as bot.run.service.DEFAULT_LEDGER; the cache sits beside it
 SCHEMA = repr((FORMAT, SHAPE))
-
-
-def cache_folder(env: Mapping[str, str], ledger: Path | None = None) -> Path:
-    """BOT_CACHE, else `cache/` in the folder of the ledger (given, $BOT_LEDGER or the default)."""
-    if env.get("BOT_CACHE"):
-        return Path(env["BOT_CACHE"])
-    return Path(ledger or env.get("BOT_LEDGER") or DEFAULT_LEDGER).parent / "cache"
 
 
 # -- the cache -----------------------------------------------------------------------

@@ -12,8 +12,9 @@ from bot.replay.timeline import Timeline
 STATES = ("posted", "missed", "failed", "uncertain")
 
 
-def report(timeline: Timeline, platforms: dict[str, tuple[str, ...]], ledger: Ledger | None, now: datetime) -> dict:
+def report(timeline: Timeline, config, ledger: Ledger | None, now: datetime) -> dict:
     """Counts per state (deliveries), pending (the feed's deliveries with no row), last, next, problems."""
+    platforms = {key: account.platforms for key, account in config.accounts.items()}
     items = deliveries(timeline, platforms)
     known = ledger.states_for([d.key for d in items]) if ledger else {}
     counts = ledger.counts() if ledger else {}

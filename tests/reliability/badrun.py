@@ -79,10 +79,11 @@ def _base_window(case, folder: Path, module, shared) -> tuple[str, str]:
     from datetime import UTC, datetime
 
     from bot.load import load
+    from bot.settings import Settings
 
     feed_yaml = shared.BASE_FEED + "".join(line + "\n" for line in case.feed_append)
     root = shared._make_feed(folder, feed_yaml, {"1917-11-06.yaml": module.BASE_POSTS})
-    loaded = load(root, "reference", now=datetime(2000, 1, 1, tzinfo=UTC), years_later=110, env={})
+    loaded = load(Settings(posts=root, display="reference", env={}, years_later=110), now=datetime(2000, 1, 1, tzinfo=UTC))
     instants = [e.instant for e in loaded.timeline.events] if loaded.timeline else []
     if not instants:
         return "2027-11-06", "2027-11-06"

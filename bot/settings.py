@@ -1,0 +1,157 @@
+"""Settings: every knob of the bot, resolved once and handed down.
+
+Precedence, for each: a command-line option, then the environment (or `.env`),
+then feed.yaml where it has a say, then the default. Nothing else in the bot
+reads `BOT_*` variables or knows a default path.
+
+| setting       | option           | variable         | default                                  |
+|---------------|------------------|------------------|------------------------------------------|
+| feed folder   | DIR, `--posts`   | BOT_POSTS        | ./posts                                  |
+| ledger        | `--ledger`       | BOT_LEDGER       | ./state/ledger.sqlite3                   |
+| parse cache   |                  | BOT_CACHE        | the user's cache folder, per feed folder |
+| years_later   | `--years-later`  | BOT_YEARS_LATER  | feed.yaml, else the default rule         |
+| grace         |                  | BOT_GRACE        | 900 s                                    |
+| retries       |                  | BOT_RETRIES      | 5                                        |
+| backoff       |                  | BOT_BACKOFF      | 1 s, doubled each retry                  |
+| daily limit   |                  | BOT_DAILY_LIMIT  | 17 posts in 24 hours                     |
+| window        | `--from`/`--until`/`--account` |    | everything                               |
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, tzinfo
+from pathlib import Path
+
+from bot.errors import ConfigError
+
+DEFAULT_POSTS = "posts"
+DEFAULT_LEDGER = "state/ledger.sqlite3"
+DEFAULT_GRACE = 900.0
+DEFAULT_RETRIES = 5
+DEFAULT_BACKOFF = 1.0
+DEFAULT_DAILY_LIMIT = 17  # X's free-tier daily cap
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """`--from` or `--until`: an ISO date (a whole day) or date-time, in the replay
+    zone unless it carries an offset. Parsed at once; placed in a zone with `at`."""
+
+    moment: datetime  # naive, or aware when the text had an offset
+    end: bool  # an `--until`: a bare date means the end of that day
+
+    @classmethod
+    def parse(cls, text: str, *, end: bool, name: str) -> Bound:
+        try:
+            if "T" in text or " " in text.strip():
+                moment = datetime.fromisoformat(text)
+            else:
+                day = datetime.fromisoformat(text).date()
+                moment = datetime.combine(day, time.max if end else time.min)
+        except ValueError:
+            raise ConfigError(f"{name}: {text!r} is not an ISO date or date-time") from None
+        return cls(moment, end)
+
+    def at(self, zone: tzinfo) -> datetime:
+        """The aware instant, reading a naive moment in `zone`."""
+        return self.moment if self.moment.tzinfo else self.moment.replace(tzinfo=zone)
+
+
+@dataclass(frozen=True)
+class Settings:
+    posts: Path
+    display: str  # the feed folder as the user wrote it (diagnostics show paths under it)
+    env: Mapping[str, str] = field(repr=False)
+    years_later: int | None = None  # --years-later, else BOT_YEARS_LATER; see `years_later_for`
+    ledger: Path = Path(DEFAULT_LEDGER)
+    ledger_given: bool = False  # by --ledger (a rehearsal uses no other ledger than one given so)
+    cache: Path = Path(".")
+    grace: float = DEFAULT_GRACE
+    retries: int = DEFAULT_RETRIES
+    backoff: float = DEFAULT_BACKOFF
+    daily_limit: int = DEFAULT_DAILY_LIMIT
+    start: Bound | None = None
+    end: Bound | None = None
+    accounts: tuple[str, ...] = ()
+
+    @classmethod
+    def resolve(cls, env: Mapping[str, str] | None = None, *, posts: str | None = None,
+                years_later: int | None = None, ledger: str | os.PathLike | None = None,
+                start: str | None = None, end: str | None = None, accounts: Iterable[str] = ()) -> Settings:
+        """Settings from options (None: not given) and `env` (default: os.environ).
+        ConfigError names the first malformed value."""
+        env = os.environ if env is None else env
+        display = posts or env.get("BOT_POSTS") or DEFAULT_POSTS
+        return cls(
+            posts=Path(display),
+            display=display,
+            env=env,
+            years_later=years_later if years_later is not None else whole(env, "BOT_YEARS_LATER", None, 1, 5000),
+            ledger=Path(ledger or env.get("BOT_LEDGER") or DEFAULT_LEDGER),
+            ledger_given=ledger is not None,
+            cache=cache_folder(env),
+            grace=float(whole(env, "BOT_GRACE", int(DEFAULT_GRACE), 0)),
+            retries=whole(env, "BOT_RETRIES", DEFAULT_RETRIES, 0),
+            backoff=seconds(env, "BOT_BACKOFF", DEFAULT_BACKOFF),
+            daily_limit=whole(env, "BOT_DAILY_LIMIT", DEFAULT_DAILY_LIMIT, 1),
+            start=Bound.parse(start, end=False, name="--from") if start else None,
+            end=Bound.parse(end, end=True, name="--until") if end else None,
+            accounts=tuple(accounts),
+        )
+
+    def years_later_for(self, from_feed: int | None, default_rule) -> int | None:
+        """The option or variable, else feed.yaml's `years_later:`, else `default_rule()`
+        (the anniversary rule's default for this feed; None for a feed without entries)."""
+        if self.years_later is not None:
+            return self.years_later
+        if from_feed is not None:
+            return from_feed
+        return default_rule()
+
+    def check_accounts(self, known: Iterable[str]) -> None:
+        """ConfigError for an --account the feed does not have."""
+        known = set(known)
+        unknown = [a for a in self.accounts if a not in known]
+        if unknown:
+            raise ConfigError(f"--account: the feed has no account {unknown[0]!r}")
+
+
+def cache_folder(env: Mapping[str, str]) -> Path:
+    """BOT_CACHE, else the user's cache folder (XDG_CACHE_HOME on Linux); the parse
+    cache keeps one subfolder per feed folder, named by its absolute path."""
+    if env.get("BOT_CACHE"):
+        return Path(env["BOT_CACHE"])
+    from platformdirs import user_cache_path
+
+    return user_cache_path("anniversary-bot", appauthor=False)
+
+
+def whole(env: Mapping[str, str], name: str, default: int | None, minimum: int, maximum: int | None = None) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        span = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be {span}, not {value}")
+    return value
+
+
+def seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}")
+    return value
