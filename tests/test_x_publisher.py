@@ -134,6 +134,17 @@ def test_v1_duplicate_code_187_is_uncertain_only_for_posts():
     assert type(error_for_answer(403, {}, body, "alt text", now=0)) is RejectedError
 
 
+def test_v2_error_body_of_the_spec_is_read():
+    # X's OpenAPI document: a v2 error in application/json is {"code": int, "message": str}
+    body = json.dumps({"code": 187, "message": "Status is a duplicate."}).encode()
+    error = error_for_answer(403, {}, body, "post", may_create=True, now=0)
+    assert isinstance(error, UncertainError)
+    assert "HTTP 403 code 187: Status is a duplicate." in str(error)
+    body = json.dumps({"code": 453, "message": "a subset of X API V2 endpoints"}).encode()
+    assert isinstance(error_for_answer(403, {}, body, "profile update", profile=True, now=0),
+                      ProfileRefused)
+
+
 def test_code_453_is_profile_refused_only_on_profile_calls():
     body = json.dumps(fx._ACCESS_LEVEL_BODY).encode()
     assert isinstance(error_for_answer(403, {}, body, "profile update", profile=True, now=0),
@@ -168,7 +179,8 @@ def test_images_are_uploaded_with_alt_text_before_the_tweet(x_server, tmp_path):
     assert up1.files["media"]["sha256"] == sha(first)
     assert up1.form["media_category"] == "tweet_image"
     assert up2.files["media"]["sha256"] == sha(second)
-    assert up2.form["media_type"] == "image/jpeg"
+    assert up2.files["media"]["content_type"] == "image/jpeg"  # the part says what it is
+    assert up1.form == up2.form == {"media_category": "tweet_image"}  # nothing the spec forbids
     assert meta.json == {"id": up1.created_id,
                          "metadata": {"alt_text": {"text": "The Tsar at Mogilev"}}}
     assert tweet.json["media"] == {"media_ids": [up1.created_id, up2.created_id]}
