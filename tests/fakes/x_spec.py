@@ -39,6 +39,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
@@ -175,6 +176,7 @@ class _Operation:
     template: str
     pointer: str  # JSON pointer of the operation object
     regex: re.Pattern[str]
+    path_names: tuple[str, ...]  # of the template's {parameters}, in order
     spec: dict[str, Any]
     parameters: tuple[tuple[dict[str, Any], str], ...]  # (parameter, its schema's pointer)
 
@@ -216,9 +218,9 @@ class XSpec:
             base = f"/paths/{_escape(template)}"
             shared = [self._parameter(p, f"{base}/parameters/{i}")
                       for i, p in enumerate(item.get("parameters", []))]
-            pattern = "".join(
-                f"(?P<{_group(part[1:-1])}>[^/]+)" if part.startswith("{") else re.escape(part)
-                for part in re.split(r"(\{[^}/]+\})", template))
+            parts = re.split(r"\{([^}/]+)\}", template)  # literal, name, literal, name, ...
+            regex = re.compile("^" + "".join(
+                "([^/]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts)) + "$")
             for method in HTTP_METHODS:
                 if method not in item:
                     continue
@@ -227,8 +229,8 @@ class XSpec:
                        for i, p in enumerate(op.get("parameters", []))]
                 names = {(p["name"], p["in"]) for p, _ in own}
                 params = tuple(own + [s for s in shared if (s[0]["name"], s[0]["in"]) not in names])
-                found.append(_Operation(method, template, f"{base}/{method}",
-                                        re.compile(f"^{pattern}$"), op, params))
+                found.append(_Operation(method, template, f"{base}/{method}", regex,
+                                        tuple(parts[1::2]), op, params))
         # literal segments win over templated ones (/2/users/me before /2/users/{id})
         found.sort(key=lambda o: (o.template.count("{"), -len(o.template)))
         return found
@@ -246,7 +248,7 @@ class XSpec:
         for op in self.operations:
             match = op.regex.match(path)
             if match and op.method == method.lower():
-                return op, {_ungroup(k): v for k, v in match.groupdict().items()}
+                return op, {name: unquote(value) for name, value in zip(op.path_names, match.groups())}
         return None
 
     def _deref(self, node: Any) -> Any:
@@ -276,8 +278,11 @@ class XSpec:
         error = best_match(self._validator(pointer).iter_errors(instance))
         if error is None:
             return None
+        message = error.message
+        if len(message) > 400:  # it quotes the instance, which may be long
+            message = message[:300] + " [...] " + message[-80:]
         where = error.json_path if error.json_path != "$" else ""
-        return error.message + (f" (at {where})" if where else "")
+        return message + (f" (at {where})" if where else "")
 
     # -- requests
     def check_request(self, request: Request) -> list[str]:
@@ -402,14 +407,6 @@ def pinned_spec() -> XSpec:
 
 
 # ---- helpers
-
-def _group(name: str) -> str:
-    return "p_" + re.sub(r"\W", lambda m: f"_{ord(m.group()):x}_", name)
-
-
-def _ungroup(group: str) -> str:
-    return re.sub(r"_([0-9a-f]+)_", lambda m: chr(int(m.group(1), 16)), group[2:])
-
 
 def _media_type(content_type: str, content: Mapping[str, Any]) -> str | None:
     """The key of `content` that `content_type` falls under, most specific first."""
