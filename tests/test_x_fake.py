@@ -143,6 +143,16 @@ def test_the_fake_as_a_process_logs_violations_and_exits_1(tmp_path):
     assert "query parameter 'tweet.fields' is not allowed" in proc.stderr.read()
 
 
+def test_a_path_x_does_not_have_is_a_violation(x_server, tmp_path):
+    api = publisher(x_server, tmp=tmp_path)._api
+    with pytest.raises(tweepy.NotFound):
+        api.update_status("v1.1 posting")  # not a call the bot may make
+    assert x_server.take_violations() == [
+        "POST /1.1/statuses/update.json: neither in the pinned spec nor a v1.1 call the fake knows "
+        "(/1.1/account/update_profile.json, /1.1/account/update_profile_image.json, "
+        "/1.1/account/update_profile_banner.json)"]
+
+
 # ---- the fake's own answers
 
 def test_fault_answers_to_v2_calls_are_the_specs_error_body(x_server, tmp_path):

@@ -37,7 +37,8 @@ type, and every /2/ answer against the response schema for its status (v2 error
 answers are the spec's `Error` body, `{"code", "message"}`, with X's documented
 error codes; a refused request gets an `invalid-request` problem). The v1.1 calls,
 which the v2 document lacks, are held to the parameters X documents for them
-(V1_CALLS). A request that breaks the rules is answered 400 with the schema's message
+(V1_CALLS); any other path is a violation (answered 404). A request that breaks the
+rules is answered 400 with the schema's message
 and recorded as a violation (`Recorded.violation`, `violations()`); an answer of the
 fake's own that breaks them is recorded too. A violation fails the test: `stop()`
 (and so the end of a ``with`` block) raises SpecViolation for any not yet reported,
@@ -610,7 +611,8 @@ class _Handler(BaseHTTPRequestHandler):
                 form=rec.form, files=tuple(rec.files), has_body=has_body, unparsed=unparsed))
         if rec.path in V1_CALLS:
             return _check_v1(rec, self.headers.get("Authorization") or "", query)
-        return []
+        return [f"{rec.method} {rec.path}: neither in the pinned spec nor a v1.1 call the fake "
+                f"knows ({', '.join(V1_CALLS)})"]
 
     def _check_answer(self, rec: Recorded, status: int, payload: Any,
                       headers: dict[str, str]) -> None:
@@ -625,7 +627,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self, rec: Recorded, message: str):
         if rec.path.startswith("/2/"):
             return 400, _invalid_request(message), dict(PROBLEM_JSON)
-        return 400, {"errors": [{"message": message}]}, {}
+        if rec.path in V1_CALLS:
+            return 400, {"errors": [{"message": message}]}, {}
+        return 404, _problem(404, "Not Found Error"), {}
 
     def _fault_answer(self, fault: _Fault, rec: Recorded):
         kind = fault.kind
