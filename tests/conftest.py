@@ -171,3 +171,40 @@ def repo_root():
 def bot_env():
     """`bot_env(extra)`: the clean environment the runners use, for tests that spawn `bot` themselves."""
     return clean_env
+
+
+# ---- X's published API: a request to the fake X server that breaks it fails the test
+
+def _x_spec_violations() -> list[str]:
+    found: list[str] = []
+    for name in ("fakes.x_server", "tests.fakes.x_server"):
+        module = sys.modules.get(name)
+        if module is not None:
+            found += module.pending_violations()
+    return found
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    try:
+        return (yield)
+    finally:
+        _fail_on_x_spec_violations()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        return (yield)
+    finally:
+        _fail_on_x_spec_violations()
+
+
+def _fail_on_x_spec_violations() -> None:
+    """Every FakeXServer of this process (tests/fakes/x_server.py) records requests and
+    answers that break X's OpenAPI document; any not yet reported fail the test now."""
+    if found := _x_spec_violations():
+        from fakes.x_spec import SpecViolation
+
+        raise SpecViolation(f"{len(found)} request(s) or answer(s) to the fake X server broke "
+                            "X's published API:\n" + "\n".join(found))

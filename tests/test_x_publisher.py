@@ -26,7 +26,7 @@ from bot.errors import (
 from bot.publishers import load
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
 from bot.publishers.x import XPublisher
-from bot.publishers.x.api import base_url_setting, error_for_answer, retry_after
+from bot.publishers.x.api import _BadStatus, base_url_setting, error_for_answer, retry_after
 from fakes import x_server as fx
 from fakes.x_server import FakeXServer, unused_port
 
@@ -137,6 +137,17 @@ def test_v1_duplicate_code_187_is_uncertain_only_for_posts():
     assert type(error_for_answer(403, {}, body, "alt text", now=0)) is RejectedError
 
 
+def test_v2_error_body_of_the_spec_is_read():
+    # X's OpenAPI document: a v2 error in application/json is {"code": int, "message": str}
+    body = json.dumps({"code": 187, "message": "Status is a duplicate."}).encode()
+    error = error_for_answer(403, {}, body, "post", may_create=True, now=0)
+    assert isinstance(error, UncertainError)
+    assert "HTTP 403 code 187: Status is a duplicate." in str(error)
+    body = json.dumps({"code": 453, "message": "a subset of X API V2 endpoints"}).encode()
+    assert isinstance(error_for_answer(403, {}, body, "profile update", profile=True, now=0),
+                      ProfileRefused)
+
+
 def test_code_453_is_profile_refused_only_on_profile_calls():
     body = json.dumps(fx._ACCESS_LEVEL_BODY).encode()
     assert isinstance(error_for_answer(403, {}, body, "profile update", profile=True, now=0),
@@ -171,12 +182,33 @@ def test_images_are_uploaded_with_alt_text_before_the_tweet(x_server, tmp_path):
     assert up1.files["media"]["sha256"] == sha(first)
     assert up1.form["media_category"] == "tweet_image"
     assert up2.files["media"]["sha256"] == sha(second)
-    assert up2.form["media_type"] == "image/jpeg"
+    assert up2.files["media"]["content_type"] == "image/jpeg"  # the part says what it is
+    assert up1.form == up2.form == {"media_category": "tweet_image"}  # nothing the spec forbids
     assert meta.json == {"id": up1.created_id,
                          "metadata": {"alt_text": {"text": "The Tsar at Mogilev"}}}
     assert tweet.json["media"] == {"media_ids": [up1.created_id, up2.created_id]}
     assert remote == tweet.created_id
     assert {r.token for r in (up1, meta, up2, tweet)} == {NEWS_TOKEN}
+
+
+def test_upload_meets_x_spec_which_refuses_the_old_media_type_field(x_server, tmp_path):
+    """Regression: the upload sent a `media_type` form field, which X's MediaUploadRequest
+    (additionalProperties: false) does not allow. The fake holds uploads to the spec."""
+    picture = image(tmp_path, "tsar.png")
+    publisher = make(x_server.base_url, tmp=tmp_path)
+    with pytest.raises(_BadStatus) as caught:  # the old request, through the same tweepy session
+        publisher._client._post_v2("/2/media/upload",
+                           files={"media": ("tsar.png", picture.read_bytes(), "image/png")},
+                           data={"media_category": "tweet_image", "media_type": "image/png"})
+    assert caught.value.response.status_code == 400
+    assert x_server.take_violations() == [
+        "POST /2/media/upload: request body (multipart/form-data): Additional properties are "
+        "not allowed ('media_type' was unexpected)"]
+
+    publisher.publish(post(media=(MediaItem(picture, "The Tsar"),)))
+    upload, _, _ = x_server.requests()[1:]
+    assert (upload.path, upload.status, upload.violation) == ("/2/media/upload", 200, None)
+    assert x_server.take_violations() == []
 
 
 def test_persona_switch_makes_three_profile_calls(x_server, tmp_path):
@@ -226,7 +258,7 @@ FAULTS = [
     (fx.SERVER_ERROR, TWEETS, "publish", TransientError, "HTTP 500"),
     (fx.UNAVAILABLE, TWEETS, "publish", TransientError, "HTTP 503"),
     (fx.UNAVAILABLE, UPLOAD, "publish", TransientError, "HTTP 503"),
-    (fx.UNAUTHORIZED, TWEETS, "publish", RejectedError, "HTTP 401: Unauthorized"),
+    (fx.UNAUTHORIZED, TWEETS, "publish", RejectedError, "HTTP 401 code 32: Could not authenticate"),
     (fx.UNAUTHORIZED, PROFILE, "switch", RejectedError, "HTTP 401: Unauthorized"),
     (fx.DUPLICATE, TWEETS, "publish", UncertainError, "duplicate content"),
     (fx.ACCESS_LEVEL, TWEETS, "publish", RejectedError, "code 453"),
@@ -338,7 +370,7 @@ def test_fake_runs_as_a_process_with_log_and_control(tmp_path):
         with pytest.raises(TransientError):
             publisher.publish(post("first try"))
         remote = publisher.publish(post("second try"))
-        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        lines = fx.read_log(log)  # fails on any request or answer breaking X's spec
         assert [(r["json"]["text"], r["status"]) for r in lines] == [
             ("first try", 503), ("second try", 201)]
         assert lines[1]["created_id"] == remote and lines[1]["token"] == NEWS_TOKEN

@@ -1,5 +1,37 @@
 """X's client for the `x` publisher: tweepy 4.17 (v2 tweets and media, v1.1 profile).
 
+What is sent, and where X says it may be:
+
+    POST /2/tweets          JSON {text, media.media_ids, reply.in_reply_to_tweet_id}
+    POST /2/media/upload    multipart: media (the file, with its MIME type in the
+                            part's Content-Type) and media_category=tweet_image;
+                            nothing else: the spec's MediaUploadRequest allows only
+                            media, media_category and additional_owners
+    POST /2/media/metadata  JSON {id, metadata.alt_text.text}
+
+These are checked against X API v2's OpenAPI document (a pinned part of it, in
+tests/fakes/x_openapi.json, cut from specs/openapi.json of github.com/xdevplatform/xdk
+by scripts/pin_x_spec.py): the fake X server refuses any request that breaks it.
+Where the spec and tweepy disagree, the spec wins. The v2 error answer the spec
+declares for application/json, `{"code": ..., "message": ...}`, is read as well as
+v1.1's `{"errors": [...]}` and the problem bodies (`detail`, `title`).
+
+The v1.1 profile calls are not in that document. The parameters X documents for each
+(the page is DOCS + the name in brackets, DOCS being
+https://developer.x.com/en/docs/x-api/v1/accounts-and-users/manage-account-settings/api-reference/);
+the bot sends only those marked *, as tweepy places them (text in the query string,
+files as multipart parts):
+
+    POST /1.1/account/update_profile.json          [post-account-update_profile]
+        name*, description*, url, location, include_entities, skip_status
+    POST /1.1/account/update_profile_image.json    [post-account-update_profile_image]
+        image* (required; GIF, JPG or PNG under 700 KB), include_entities, skip_status
+    POST /1.1/account/update_profile_banner.json   [post-account-update_profile_banner]
+        banner* (required), width, height, offset_left, offset_top
+
+tweepy also offers profile_link_color for update_profile; X no longer documents it and
+the bot does not send it. The fake X server refuses any parameter not listed here.
+
 Credentials (env mapping given to the constructor): X_API_KEY, X_API_SECRET and,
 per account, X_<ACCOUNT>_ACCESS_TOKEN, X_<ACCOUNT>_ACCESS_TOKEN_SECRET; every call
 is signed with OAuth 1.0a user context.
@@ -135,6 +167,10 @@ def api_errors(body: bytes) -> tuple[list[int], str]:
             message = error.get("message") or error.get("detail")
             if isinstance(message, str):
                 messages.append(message)
+    if isinstance(data.get("code"), int):  # the v2 spec's `Error` body: {"code", "message"}
+        codes.append(data["code"])
+        if isinstance(data.get("message"), str) and data["message"]:
+            messages.append(data["message"])
     if not messages:
         for key in ("detail", "title", "error"):
             if isinstance(data.get(key), str) and data[key]:
@@ -289,7 +325,7 @@ class XClient:
         answer = self._call("media upload", lambda: self._post_v2(
             "/2/media/upload",
             files={"media": (item.path.name, content, mime)},
-            data={"media_category": "tweet_image", "media_type": mime},
+            data={"media_category": "tweet_image"},  # the spec allows no media_type field
         ))
         data = answer.get("data") if isinstance(answer, dict) else None
         media_id = data.get("id") if isinstance(data, dict) else None
