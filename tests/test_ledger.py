@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.run import ledger as ledger_module
+from bot.run.ledger import schema as ledger_module
 from bot.errors import LedgerError, LedgerLocked
 from bot.run.ledger import MIGRATIONS, NOT_POSTED_REASON, STOPPED_REASON, Ledger
 
@@ -181,7 +181,7 @@ def test_counts_problems_and_last_posted(led):
     led.record_missed("e5", "acc", "x", scheduled=SCHED + timedelta(minutes=5), now=T0, reason="late")
     switch = led.claim_switch("acc", "x", "telegraph", None, now=T0 + timedelta(minutes=4, seconds=30))
     led.settle_switch(switch, "failed", now=T0, reason="403 code 453")
-    posted_switch = led.claim_switch("acc", "x", "herald", None, now=T0)
+    posted_switch = led.claim_switch("acc", "mastodon", "herald", None, now=T0)  # another network: no help
     led.settle_switch(posted_switch, "posted", now=T0)
 
     assert led.counts() == dict(posted=2, claimed=1, failed=1, missed=1, uncertain=1)
@@ -194,6 +194,21 @@ def test_counts_problems_and_last_posted(led):
         ("delivery", "e2", "failed"),
     ]
     assert [p.entry_id for p in led.problems(limit=2)] == ["e5", None]
+
+
+def test_a_switch_problem_is_over_once_a_later_switch_of_that_slot_succeeds(led):
+    failed = led.claim_switch("acc", "x", "telegraph", "storm", now=T0)
+    led.settle_switch(failed, "failed", now=T0, reason="gave up: 503")
+    stuck = led.claim_switch("acc", "bluesky", "telegraph", "storm", now=T0)
+    led.recover(T0)  # the bluesky one was in flight: uncertain
+    assert [(p.network, p.state) for p in led.problems()] == [("bluesky", "uncertain"), ("x", "failed")]
+    again = led.claim_switch("acc", "x", "telegraph", None, now=T0 + timedelta(minutes=1), avatar_digest="d1")
+    led.settle_switch(again, "posted", now=T0 + timedelta(minutes=1), avatar_ref="ref-1")
+    assert [(p.network, p.state) for p in led.problems()] == [("bluesky", "uncertain")]
+    good = led.last_good_switch("acc", "x")
+    assert (good.persona, good.avatar_digest, good.avatar_ref, good.permanent) == ("telegraph", "d1", "ref-1", False)
+    assert led.worn() == {("acc", "x"): "telegraph"}
+    assert led.switch(stuck).state == "uncertain"
 
 
 def test_resolve_by_hand(led, path):

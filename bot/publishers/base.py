@@ -19,7 +19,7 @@ ProfileRefused). Messages never contain credentials.
 Two optional abilities let the service keep the story whole under faults
 (the base versions say "cannot tell"):
 
-- `reconcile(post, claimed_at)`: does this exact post exist on the network?
+- `reconcile(post, claimed_at, now)`: does this exact post exist on the network?
   `Found.posted(remote_id)`, `Found.absent()` (safe to send) or
   `Found.unknown(reason)`.
 - `profile()`: the profile as the network shows it now (name, bio, an
@@ -120,6 +120,7 @@ class Found:
     state: str  # "posted", "absent" or "unknown"
     remote_id: str | None = None
     reason: str = ""
+    final: bool = False  # unknown, and asking again will not help (the network cannot tell)
 
     @classmethod
     def posted(cls, remote_id: str, reason: str = "") -> Found:
@@ -130,8 +131,8 @@ class Found:
         return cls("absent", None, reason)
 
     @classmethod
-    def unknown(cls, reason: str) -> Found:
-        return cls("unknown", None, reason)
+    def unknown(cls, reason: str, *, final: bool = False) -> Found:
+        return cls("unknown", None, reason, final)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +245,10 @@ class Publisher(ABC):
         """Make the account wear `persona` (display name, bio, avatar, banner).
         May return the profile as it now stands (its avatar reference is recorded)."""
 
-    def reconcile(self, post: OutgoingPost, claimed_at: datetime) -> Found:
-        """Whether `post`, claimed at `claimed_at` and then lost from sight, exists."""
-        return Found.unknown(f"{self.title()} cannot look a post up")
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+        """Whether `post`, claimed at `claimed_at` and then lost from sight, exists now.
+        May raise TransientError (asked again later)."""
+        return Found.unknown(f"the {self.name} publisher cannot look a post up", final=True)
 
     def profile(self) -> Profile | None:
         """The account's profile as the network shows it, or None when it cannot be read."""

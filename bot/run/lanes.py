@@ -1,17 +1,24 @@
-"""A lane publishes one account's deliveries on one network, in order, in its own thread.
+"""A lane publishes one account's deliveries on one network, in order.
 
-Lanes are independent, so an account backing off after a 429 never holds up
-another. For every delivery a lane:
+A lane is a state machine: `step(now)` does at most one network call and
+returns when it wants to run again (None: when something new arrives). The
+service runs each lane in a thread of its own (`bot.run.service`); tests drive
+lanes with an injected clock (`tests/support/engine.py`). Lanes never wait on
+each other's threads, so an account backing off after a 429 never holds up
+another; a reply waits only for its parent's outcome.
 
-1. records it *missed* when it is more than `grace` seconds late;
-2. at a storm, switches the persona first (claim, call, settle in the ledger);
-3. claims the delivery in the ledger (committed) before the network call, and
-   settles it after: posted, failed or uncertain.
+For the delivery at the head of the queue:
 
-Retries: a TransientError (nothing was created remotely) releases the claim and
-retries after a backoff (a RateLimited waits for the server's reset), at most
-`retries` times and never past the grace period; an UncertainError is never
-retried; a RejectedError fails the delivery.
+1. more than `grace` late before anything was sent: *missed* (a storm's
+   persona is still switched);
+2. a storm: the account's persona switch first (`bot.run.personas`); the
+   post waits until the switch succeeded or was refused for good;
+3. a reply: waits for its parent's outcome on this network (`threads`);
+4. claim (committed) -> call -> settle: posted, failed or uncertain. An
+   uncertain post is looked up on the network (`bot.run.reconcile`).
+
+Retries follow `bot.run.policy`. A ledger write that fails after a call is
+kept and tried again before anything else: no outcome is lost.
 """
 
 from __future__ import annotations
@@ -20,49 +27,49 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.errors import LedgerError, PublishError, RateLimited, RejectedError, TransientError, UncertainError
-from bot.run.logs import LOGGER, fields
+from bot.errors import LedgerError, PublishError, RejectedError, TransientError, UncertainError
 from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher
-from bot.replay.schedule import Delivery
+from bot.replay.schedule import Delivery, Key
+from bot.run.logs import LOGGER, fields
+from bot.run.personas import Personas
+from bot.run.policy import Policy
+from bot.run.reconcile import Reconciler
+from bot.run.threads import Parent, parent_of
 
 log = logging.getLogger(LOGGER)
 LEDGER_RETRY = 5.0  # seconds between attempts while the ledger cannot be written
 
 
 @dataclass(frozen=True)
-class Policy:
-    grace: float = 900.0  # seconds late at most
-    retries: int = 5
-    backoff: float = 1.0  # first backoff, doubled each retry
-    max_backoff: float = 300.0
+class SwitchMark:
+    """Queued at a storm that was missed: the persona still changes, in order."""
 
-    def wait(self, attempt: int, error: PublishError) -> float:
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            return max(0.0, min(error.retry_after, 24 * 3600.0))
-        return min(self.backoff * (2 ** attempt), self.max_backoff)
-
-
-@dataclass(frozen=True)
-class _Switch:
     persona: str
     entry_id: str | None
 
 
 @dataclass
 class Context:
-    """What lanes share: the ledger, the clock, personas and the stop signal."""
+    """What lanes share: the ledger, the clock, the feed's facts and the engine's hooks."""
 
     ledger: object
     clock: Callable[[], datetime]
+    policy: Policy
     persona: Callable[[str], Persona]  # persona key -> Persona with absolute image paths
     media_root: Callable[[], object]  # feed folder (Path)
-    stop: threading.Event
-    policy: Policy
     account_of: Callable[[str], str | None]  # entry id -> its account
     root_of: Callable[[str], str]  # entry id -> id of the first entry of its thread
+    expects: Callable[[Key], bool]  # is this delivery scheduled in this run?
+    settled: Callable[[Key], None]  # a delivery's outcome changed: wake the lanes waiting on it
+    given_up: set = field(default_factory=set)  # uncertain keys no lookup could settle
+
+
+def wake_min(*moments: datetime | None) -> datetime | None:
+    present = [m for m in moments if m is not None]
+    return min(present) if present else None
 
 
 class Lane:
@@ -71,67 +78,94 @@ class Lane:
         self.network = network
         self.publisher = publisher
         self.ctx = context
-        self._queue: deque[Delivery] = deque()
-        self._wake = threading.Condition()
-        self.in_flight: tuple | None = None  # ("delivery", key) or ("switch", id) during a call
-        self.busy = False
-        self.thread = threading.Thread(target=self._run, name=f"lane-{account}-{network}", daemon=True)
+        self.queue: deque = deque()
+        self.personas = Personas(self)
+        self.reconciler = Reconciler(self)
+        self.in_flight: tuple | None = None  # ("delivery", key) or ("switch", row id) during a call
+        self._cond = threading.Condition()
+        self._nudged = False
+        self._attempt = 0  # transient failures of the head delivery so far
+        self._retry_at: datetime | None = None
+        self._switched_for: Key | None = None  # the storm at the head whose switch was asked for
+        self._alone_warned: Key | None = None
+        self._unwritten: list[Callable[[], None]] = []  # ledger writes that failed after a call
 
-    def start(self) -> None:
-        self.thread.start()
+    # -- feeding and waking ----------------------------------------------------
 
-    def put(self, delivery: Delivery) -> None:
-        with self._wake:
-            self._queue.append(delivery)
-            self._wake.notify()
+    def put(self, item: Delivery | SwitchMark) -> None:
+        with self._cond:
+            self.queue.append(item)
+            self._nudge()
 
-    def put_switch(self, persona_key: str, entry_id: str | None = None) -> None:
-        """Queue a persona switch on its own (a start-up correction, or a missed storm's)."""
-        with self._wake:
-            self._queue.append(_Switch(persona_key, entry_id))
-            self._wake.notify()
+    def nudge(self) -> None:
+        with self._cond:
+            self._nudge()
+
+    def _nudge(self) -> None:
+        self._nudged = True
+        self._cond.notify_all()
+
+    def sleep(self, until: datetime | None, clock: Callable[[], datetime], stop: threading.Event) -> None:
+        """Wait until `until` (None: indefinitely), a nudge or a stop."""
+        with self._cond:
+            while not self._nudged and not stop.is_set():
+                timeout = None if until is None else (until - clock()).total_seconds()
+                if timeout is not None and timeout <= 0:
+                    break
+                self._cond.wait(timeout if timeout is None else min(timeout, 3600.0))
+            self._nudged = False
 
     def pending(self) -> int:
-        return len(self._queue) + (1 if self.busy else 0)
+        return len(self.queue) + (1 if self.in_flight else 0)
 
-    def wake(self) -> None:
-        with self._wake:
-            self._wake.notify_all()
+    def idle(self) -> bool:
+        """Nothing queued, no switch or lookup to do, nothing unwritten."""
+        return not self.queue and not self.personas.busy() and not self.reconciler.tasks and not self._unwritten
 
-    def _run(self) -> None:
-        while not self.ctx.stop.is_set():
-            with self._wake:
-                while not self._queue and not self.ctx.stop.is_set():
-                    self._wake.wait()
-                if self.ctx.stop.is_set():
-                    return
-                delivery = self._queue.popleft()
-                self.busy = True
-            entry_id = delivery.entry_id if isinstance(delivery, _Switch) else delivery.key.entry_id
-            try:
-                if isinstance(delivery, _Switch):
-                    self.switch(delivery.persona, delivery.entry_id)
-                else:
-                    self.process(delivery)
-            except LedgerError as exc:
-                self._ledger_failed(delivery, entry_id, exc)
-            except Exception as exc:  # a bug must not kill the lane
-                log.error("internal-error %s", fields(entry=entry_id, account=self.account, platform=self.network, reason=f"{type(exc).__name__}: {exc}"))
-            finally:
-                self.busy = False
+    # -- one step ------------------------------------------------------------------
 
-    def _ledger_failed(self, item, entry_id, exc: LedgerError) -> None:
+    def step(self, now: datetime) -> datetime | None:
+        """Do at most one network call; return when to be stepped again."""
+        try:
+            return self._step(now)
+        except LedgerError as exc:
+            return self._ledger_failed(now, exc)
+
+    def _step(self, now: datetime) -> datetime | None:
+        while self._unwritten:  # an outcome the ledger could not take: first of all
+            self._unwritten[0]()
+            self._unwritten.pop(0)
+        if (task := self.reconciler.due(now)) is not None:
+            self.reconciler.run(task, now)
+            return now
+        head = self.queue[0] if self.queue else None
+        if isinstance(head, SwitchMark):
+            self.queue.popleft()
+            self.personas.want(head.persona, head.entry_id)
+            return now
+        if self.personas.busy():
+            if head is not None and self._late(head, now) > self.ctx.policy.grace and self._attempt == 0:
+                self._pop_missed(head, now, f"waited over the grace of {self.ctx.policy.grace:.0f} s for the persona switch")
+                return now
+            wake = self.personas.step(now)
+            grace_end = head.instant + timedelta(seconds=self.ctx.policy.grace) if head is not None else None
+            return wake_min(wake, grace_end, self.reconciler.next_due())
+        if head is None:
+            return self.reconciler.next_due()
+        return self._deliver(head, now)
+
+    def _ledger_failed(self, now: datetime, exc: LedgerError) -> datetime:
         """Nothing is published without its ledger row: wait and try again while in grace."""
-        late = self._late(item, self.ctx.clock()) if isinstance(item, Delivery) else 0.0
-        if late + LEDGER_RETRY > self.ctx.policy.grace:
-            log.error("not-recorded %s", fields(entry=entry_id, account=self.account, platform=self.network, reason=f"ledger unavailable past the grace period: {exc}"))
-            return
-        log.error("ledger-error %s", fields(entry=entry_id, account=self.account, platform=self.network, reason=str(exc), retry_s=LEDGER_RETRY))
-        if not self.ctx.stop.wait(LEDGER_RETRY):
-            with self._wake:
-                self._queue.appendleft(item)
+        head = self.queue[0] if self.queue else None
+        if isinstance(head, Delivery) and not self._unwritten and self._late(head, now) + LEDGER_RETRY > self.ctx.policy.grace:
+            self.queue.popleft()
+            log.error("not-recorded %s", fields(entry=head.key.entry_id, account=self.account, platform=self.network,
+                                                reason=f"ledger unavailable past the grace period: {exc}"))
+        else:
+            log.error("ledger-error %s", fields(account=self.account, platform=self.network, reason=str(exc), retry_s=LEDGER_RETRY))
+        return now + timedelta(seconds=LEDGER_RETRY)
 
-    # -- one delivery --------------------------------------------------------
+    # -- the head delivery ------------------------------------------------------------
 
     def _late(self, delivery: Delivery, now: datetime) -> float:
         return (now - delivery.instant).total_seconds()
@@ -141,78 +175,52 @@ class Lane:
             entry=delivery.key.entry_id, account=self.account, persona=delivery.event.persona,
             platform=self.network, **extra))
 
-    def process(self, delivery: Delivery) -> None:
-        ledger = self.ctx.ledger
-        now = self.ctx.clock()
-        if self._late(delivery, now) > self.ctx.policy.grace:
-            self._missed(delivery, now, f"{self._late(delivery, now):.0f} s late, over the grace of {self.ctx.policy.grace:.0f} s")
-            if delivery.entry.storm:  # its persona still changes, once (as for a storm missed at a tick)
-                self.switch(delivery.entry.storm, delivery.entry.id, delivery)
-            return
-        entry = delivery.entry
-        switch_failed = None
-        if entry.storm:
-            switch_failed = self.switch(entry.storm, entry.id, delivery)
-            if entry.text is None:
-                # a storm without text: its delivery row carries the switch's outcome
-                if ledger.claim(*delivery.key, scheduled=delivery.instant, now=self.ctx.clock(), text_hash=None):
-                    state = switch_failed or "posted"
-                    ledger.settle(*delivery.key, state, now=self.ctx.clock(), reason=None if state == "posted" else "persona switch " + state)
-                return
-        self.publish(delivery)
+    def _done(self, delivery: Delivery) -> None:
+        if self.queue and self.queue[0] is delivery:
+            self.queue.popleft()
+        self._attempt, self._retry_at, self._switched_for = 0, None, None
+        self.ctx.settled(delivery.key)
 
-    def _missed(self, delivery: Delivery, now: datetime, reason: str) -> None:
+    def _pop_missed(self, delivery: Delivery, now: datetime, reason: str) -> None:
         self.ctx.ledger.record_missed(*delivery.key, scheduled=delivery.instant, now=now, reason=reason)
         self._log("missed", delivery, level=logging.WARNING, reason=reason, late_ms=int(self._late(delivery, now) * 1000))
+        if delivery.entry.storm and self._switched_for != delivery.key:  # its persona still changes
+            self.personas.want(delivery.entry.storm, delivery.entry.id)
+        self._done(delivery)
 
-    def switch(self, persona_key: str, entry_id: str | None, delivery: Delivery | None = None) -> str | None:
-        """Make the account wear `persona_key`. Returns None on success, else the switch's state."""
-        ledger = self.ctx.ledger
-        last = ledger.last_switch(self.account, self.network)
-        if last is not None and last.persona == persona_key and last.state in ("posted", "claimed"):
-            return None  # already worn (a start-up correction got there first)
-        persona = self.ctx.persona(persona_key)
-        switch_id = ledger.claim_switch(self.account, self.network, persona_key, entry_id, now=self.ctx.clock())
-        attempt = 0
-        while True:  # one ledger row for the switch, however many attempts it takes
-            self.in_flight = ("switch", switch_id)
-            try:
-                self.publisher.switch_persona(persona)
-            except RejectedError as exc:  # ProfileRefused included: logged loudly, posting goes on
-                return self._switch_settled(switch_id, "failed", persona_key, entry_id, str(exc), logging.ERROR)
-            except TransientError as exc:
-                self.in_flight = None
-                wait = self.ctx.policy.wait(attempt, exc)
-                attempt += 1
-                if attempt > self.ctx.policy.retries:
-                    return self._switch_settled(switch_id, "failed", persona_key, entry_id, f"gave up after {attempt} attempts: {exc}", logging.ERROR)
-                log.warning("switch-retry %s", fields(account=self.account, platform=self.network, persona=persona_key, attempt=attempt, wait_s=f"{wait:.1f}", reason=str(exc)))
-                if self.ctx.stop.wait(wait):
-                    return self._switch_settled(switch_id, "failed", persona_key, entry_id, f"stopped while retrying: {exc}", logging.ERROR)
-                continue
-            except Exception as exc:  # UncertainError, or a publisher bug: it may have happened
-                reason = str(exc) if isinstance(exc, PublishError) else f"{type(exc).__name__}: {exc}"
-                return self._switch_settled(switch_id, "uncertain", persona_key, entry_id, reason, logging.ERROR)
-            finally:
-                self.in_flight = None
-            ledger.settle_switch(switch_id, "posted", now=self.ctx.clock())
-            log.info("switched %s", fields(account=self.account, platform=self.network, persona=persona_key, entry=entry_id))
-            return None
-
-    def _switch_settled(self, switch_id, state, persona_key, entry_id, reason, level) -> str:
-        self.ctx.ledger.settle_switch(switch_id, state, now=self.ctx.clock(), reason=reason)
-        log.log(level, "switch-%s %s", state, fields(account=self.account, platform=self.network, persona=persona_key, entry=entry_id, reason=reason))
-        return state
-
-    def _outgoing(self, delivery: Delivery) -> OutgoingPost:
+    def _deliver(self, delivery: Delivery, now: datetime) -> datetime | None:
+        if self._retry_at is not None and now < self._retry_at:
+            return wake_min(self._retry_at, self.reconciler.next_due())
+        policy = self.ctx.policy
+        if self._attempt == 0 and self._late(delivery, now) > policy.grace:
+            late = self._late(delivery, now)
+            self._pop_missed(delivery, now, f"{late:.0f} s late, over the grace of {policy.grace:.0f} s")
+            return now
         entry = delivery.entry
-        parent_remote = root_remote = None
+        if entry.storm and self._switched_for != delivery.key:
+            self._switched_for = delivery.key
+            self.personas.want(entry.storm, entry.id)
+            return now
+        if entry.text is None:  # a storm without text: its row carries the switch's outcome
+            refused = self.personas.refused(entry.storm)
+            if self.ctx.ledger.claim(*delivery.key, scheduled=delivery.instant, now=now, text_hash=None):
+                reason = f"persona switch failed: {refused}" if refused else None
+                self._write(lambda: self.ctx.ledger.settle(*delivery.key, "failed" if refused else "posted",
+                                                           now=self.ctx.clock(), reason=reason))
+            self._done(delivery)
+            return now
+        parent = Parent.alone()
         if entry.reply_to:
-            parent_remote = self._remote(entry.reply_to)
-            if parent_remote is None:
-                self._log("reply-standalone", delivery, level=logging.WARNING, reason=f"parent {entry.reply_to} was not posted on {self.network}")
-            else:
-                root_remote = self._remote(self.ctx.root_of(entry.reply_to)) or parent_remote
+            parent = parent_of(self, delivery, now)
+            if parent.wait_until is not None:
+                return wake_min(parent.wait_until, self.reconciler.next_due())
+            if parent.warning and self._alone_warned != delivery.key:
+                self._alone_warned = delivery.key
+                self._log("reply-standalone", delivery, level=logging.WARNING, reason=parent.warning)
+        return self._publish(delivery, parent, now)
+
+    def outgoing(self, delivery: Delivery, parent: Parent) -> OutgoingPost:
+        entry = delivery.entry
         root = self.ctx.media_root()
         return OutgoingPost(
             entry_id=entry.id,
@@ -221,69 +229,82 @@ class Lane:
             text=entry.text,
             persona=self.ctx.persona(delivery.event.persona),
             media=tuple(MediaItem(root / m.file, m.alt) for m in entry.media),
-            reply_to_remote=parent_remote,
-            thread_root_remote=root_remote,
+            reply_to_remote=parent.remote,
+            thread_root_remote=parent.root,
             idempotency_key=f"{entry.id}|{self.account}|{self.network}",
+            scheduled=delivery.instant,
         )
 
-    def _remote(self, entry_id: str) -> str | None:
-        """Remote id of an entry posted on this lane's network (any account), or None."""
-        account = self.ctx.account_of(entry_id)
-        return self.ctx.ledger.remote_id(entry_id, account, self.network) if account else None
+    def _publish(self, delivery: Delivery, parent: Parent, now: datetime) -> datetime | None:
+        ledger, policy = self.ctx.ledger, self.ctx.policy
+        post = self.outgoing(delivery, parent)
+        if not ledger.claim(*delivery.key, scheduled=delivery.instant, now=now, text_hash=delivery.entry.text_hash):
+            row = ledger.state_of(*delivery.key)
+            self._log("skipped", delivery, reason=f"already {row.state if row else 'recorded'} in the ledger")
+            self._done(delivery)
+            return now
+        late_ms = int(self._late(delivery, now) * 1000)
+        self.in_flight = ("delivery", delivery.key)
+        try:
+            remote_id = self.publisher.publish(post)
+        except TransientError as exc:
+            self.in_flight = None
+            ledger.release(*delivery.key)
+            return self._transient(delivery, exc, late_ms)
+        except UncertainError as exc:
+            self._settled(delivery, "uncertain", str(exc), late_ms)
+            self.reconciler.add(delivery, self.ctx.clock() + timedelta(seconds=policy.wait(0)))
+            return self.ctx.clock()
+        except RejectedError as exc:
+            self._settled(delivery, "failed", str(exc), late_ms)
+            return self.ctx.clock()
+        except Exception as exc:  # a publisher bug: the post may or may not exist
+            reason = str(exc) if isinstance(exc, PublishError) else f"{type(exc).__name__}: {exc}"
+            self._settled(delivery, "uncertain", reason, late_ms)
+            self.reconciler.add(delivery, self.ctx.clock() + timedelta(seconds=policy.wait(0)))
+            return self.ctx.clock()
+        finally:
+            self.in_flight = None
+        self._write(lambda: ledger.settle(*delivery.key, "posted", now=self.ctx.clock(), remote_id=str(remote_id)))
+        self._log("posted", delivery, remote_id=remote_id, late_ms=late_ms)
+        self._done(delivery)
+        return self.ctx.clock()
 
-    def publish(self, delivery: Delivery) -> None:
-        ledger = self.ctx.ledger
-        post = self._outgoing(delivery)
-        text_hash = delivery.entry.text_hash
-        attempt = 0
-        while True:
-            if not ledger.claim(*delivery.key, scheduled=delivery.instant, now=self.ctx.clock(), text_hash=text_hash):
-                row = ledger.state_of(*delivery.key)
-                self._log("skipped", delivery, reason=f"already {row.state if row else 'recorded'} in the ledger")
-                return
-            started = self.ctx.clock()
-            late_ms = int(self._late(delivery, started) * 1000)
-            self.in_flight = ("delivery", delivery.key)
-            try:
-                remote_id = self.publisher.publish(post)
-            except TransientError as exc:
-                self.in_flight = None
-                ledger.release(*delivery.key)
-                wait = self.ctx.policy.wait(attempt, exc)
-                attempt += 1
-                self._log("retry" if attempt <= self.ctx.policy.retries else "failed", delivery, level=logging.WARNING,
-                          reason=str(exc), attempt=attempt, wait_s=f"{wait:.1f}", late_ms=late_ms)
-                if attempt > self.ctx.policy.retries:
-                    self._fail(delivery, f"gave up after {attempt} attempts: {exc}")
-                    return
-                resume = self.ctx.clock() + timedelta(seconds=wait)
-                if self._late(delivery, resume) > self.ctx.policy.grace:
-                    self._missed(delivery, self.ctx.clock(), f"backing off past the grace period: {exc}")
-                    return
-                if self.ctx.stop.wait(wait):
-                    return  # stopping: no row, so the next start decides (late or missed)
-                continue
-            except UncertainError as exc:
-                self._settle(delivery, "uncertain", str(exc), late_ms)
-                return
-            except RejectedError as exc:
-                self._settle(delivery, "failed", str(exc), late_ms)
-                return
-            except Exception as exc:  # a publisher bug: the post may or may not exist
-                reason = str(exc) if isinstance(exc, PublishError) else f"{type(exc).__name__}: {exc}"
-                self._settle(delivery, "uncertain", reason, late_ms)
-                return
-            finally:
-                self.in_flight = None
-            ledger.settle(*delivery.key, "posted", now=self.ctx.clock(), remote_id=str(remote_id))
-            self._log("posted", delivery, remote_id=remote_id, late_ms=late_ms)
-            return
+    def _transient(self, delivery: Delivery, exc: TransientError, late_ms: int) -> datetime:
+        policy = self.ctx.policy
+        wait = policy.wait(self._attempt, exc)
+        self._attempt += 1
+        now = self.ctx.clock()
+        gave_up = self._attempt > policy.retries
+        self._log("failed" if gave_up else "retry", delivery, level=logging.WARNING,
+                  reason=str(exc), attempt=self._attempt, wait_s=f"{wait:.1f}", late_ms=late_ms)
+        if gave_up:
+            ledger = self.ctx.ledger
+            if ledger.claim(*delivery.key, scheduled=delivery.instant, now=now, text_hash=delivery.entry.text_hash):
+                ledger.settle(*delivery.key, "failed", now=now, reason=f"gave up after {self._attempt} attempts: {exc}")
+            self._done(delivery)
+            return now
+        resume = now + timedelta(seconds=wait)
+        if self._late(delivery, resume) > policy.grace:
+            self.ctx.ledger.record_missed(*delivery.key, scheduled=delivery.instant, now=now,
+                                          reason=f"backing off past the grace period: {exc}")
+            self._log("missed", delivery, level=logging.WARNING, reason=f"backing off past the grace period: {exc}")
+            self._done(delivery)
+            return now
+        self._retry_at = resume
+        return resume
 
-    def _settle(self, delivery: Delivery, state: str, reason: str, late_ms: int) -> None:
-        self.ctx.ledger.settle(*delivery.key, state, now=self.ctx.clock(), reason=reason)
+    def _settled(self, delivery: Delivery, state: str, reason: str, late_ms: int) -> None:
+        self._write(lambda: self.ctx.ledger.settle(*delivery.key, state, now=self.ctx.clock(), reason=reason))
         self._log(state, delivery, level=logging.ERROR, reason=reason, late_ms=late_ms)
+        self._done(delivery)
 
-    def _fail(self, delivery: Delivery, reason: str) -> None:
-        ledger = self.ctx.ledger
-        if ledger.claim(*delivery.key, scheduled=delivery.instant, now=self.ctx.clock(), text_hash=delivery.entry.text_hash):
-            ledger.settle(*delivery.key, "failed", now=self.ctx.clock(), reason=reason)
+    def _write(self, write: Callable[[], None]) -> None:
+        """A ledger write after a network call: kept and tried again (before anything else)
+        while the ledger cannot take it, so an outcome is never lost."""
+        try:
+            write()
+        except LedgerError as exc:
+            log.error("ledger-error %s", fields(account=self.account, platform=self.network, reason=str(exc),
+                                                note="the outcome is kept and written once the ledger answers"))
+            self._unwritten.append(write)

@@ -1,11 +1,12 @@
-"""The ledger: the only record of what the bot did, in one SQLite file.
+"""The SQLite ledger: the only record of what the bot did, in one file.
 
 One row per delivery (entry id, account, network) and one per persona switch.
 A delivery is *claimed* and committed before its network call, then settled
 as posted, failed or uncertain; an entry too late to publish is recorded
 *missed*. A row still claimed when the service starts means the process died
-mid-call: `recover` makes it uncertain, and nothing ever posts it again
-automatically (`claim` refuses any key that has a row).
+mid-call: `recover` makes it uncertain, and nothing posts it again blindly
+(`claim` refuses any key that has a row); only reconciliation, which asks the
+network, settles it (`reconciled`) or reopens it (`reopen`) when the post is not there.
 
 Every write is its own committed transaction (WAL, synchronous=FULL), so a
 row returned from a call survives kill -9. A writer holds `<path>.lock`
@@ -17,97 +18,38 @@ Every SQLite or OS failure surfaces as a one-line `LedgerError` naming the path.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
-
-from bot.errors import LedgerError, LedgerLocked, LockHeld
+from bot.errors import LedgerError
+from bot.run.ledger.files import connect, connect_readonly, take_lock
+from bot.run.ledger.rows import (
+    DELIVERY_STATES,
+    NOT_POSTED_REASON,
+    POSTED_REASON,
+    SETTLED_STATES,
+    STOPPED_REASON,
+    Key,
+    Row,
+    check_state,
+    iso,
+    when,
+)
+from bot.run.ledger.schema import failure
 from bot.run.lock import ProcessLock
 
-DELIVERY_STATES = ("claimed", "posted", "failed", "missed", "uncertain")
-SWITCH_STATES = ("claimed", "posted", "failed", "uncertain")
-SETTLED_STATES = ("posted", "failed", "uncertain")
-STOPPED_REASON = "process stopped during the call"
-NOT_POSTED_REASON = "not posted (resolved by hand)"
-POSTED_REASON = "posted (resolved by hand)"
-
-# Schema migrations: step i takes the file from user_version i to i + 1.
-# Append new steps; never edit a released one.
-MIGRATIONS: list[tuple[str, ...]] = [
-    (
-        """CREATE TABLE deliveries (
-            entry_id   TEXT NOT NULL,
-            account    TEXT NOT NULL,
-            network    TEXT NOT NULL,
-            state      TEXT NOT NULL CHECK (state IN
-                           ('claimed', 'posted', 'failed', 'missed', 'uncertain')),
-            reason     TEXT,
-            remote_id  TEXT,
-            scheduled  TEXT NOT NULL,
-            claimed_at TEXT,
-            settled_at TEXT,
-            text_hash  TEXT,
-            attempts   INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (entry_id, account, network)
-        ) WITHOUT ROWID""",  # a key lookup is one b-tree descent
-        # recover, counts, problems, last_posted
-        "CREATE INDEX deliveries_by_state ON deliveries (state, settled_at)",
-        """CREATE TABLE switches (
-            id         INTEGER PRIMARY KEY,
-            account    TEXT NOT NULL,
-            network    TEXT NOT NULL,
-            persona    TEXT NOT NULL,
-            entry_id   TEXT,  -- the storm's entry; NULL for a start-up correction
-            state      TEXT NOT NULL CHECK (state IN
-                           ('claimed', 'posted', 'failed', 'uncertain')),
-            reason     TEXT,
-            at         TEXT NOT NULL,
-            settled_at TEXT
-        )""",
-        "CREATE INDEX switches_by_account ON switches (account, network, state)",
-        "CREATE INDEX switches_by_state ON switches (state)",
-    ),
-]
-
-Key = tuple[str, str, str]  # (entry_id, account, network)
-
-_DELIVERY_COLUMNS = (
+DELIVERY_COLUMNS = (
     "entry_id, account, network, state, reason, remote_id,"
     " scheduled, claimed_at, settled_at, text_hash, attempts"
 )
-_SWITCH_COLUMNS = "id, account, network, persona, entry_id, state, reason, at, settled_at"
-_CHUNK = 900  # ids per IN query, under the oldest SQLite limit of 999 parameters
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """A delivery (kind "delivery") or a persona switch (kind "switch")."""
-
-    kind: str
-    entry_id: str | None  # None: a start-up persona correction
-    account: str
-    network: str
-    state: str
-    reason: str | None = None
-    remote_id: str | None = None
-    scheduled: datetime | None = None
-    claimed_at: datetime | None = None  # for a switch: when it was claimed
-    settled_at: datetime | None = None
-    text_hash: str | None = None
-    attempts: int = 0
-    persona: str | None = None
-    switch_id: int | None = None
-
-    @property
-    def key(self) -> Key:
-        return (self.entry_id, self.account, self.network)
+SWITCH_COLUMNS = ("id, account, network, persona, entry_id, state, reason, at, settled_at,"
+                  " permanent, avatar_digest, avatar_ref")
+CHUNK = 900  # ids per IN query, under the oldest SQLite limit of 999 parameters
 
 
 class Ledger:
@@ -138,15 +80,15 @@ class Ledger:
         """
         path = Path(path)
         if readonly:
-            return cls(path, _connect_readonly(path), None, True)
+            return cls(path, connect_readonly(path), None, True)
         try:
             if not path.parent.is_dir():
                 path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LedgerError(f"ledger {path}: cannot create its folder: {exc.strerror}") from exc
-        held = _take_lock(path, now) if lock else None
+        held = take_lock(path, now) if lock else None
         try:
-            conn = _connect(path)
+            conn = connect(path)
         except BaseException:
             if held:
                 held.release()
@@ -178,7 +120,7 @@ class Ledger:
                 "INSERT INTO deliveries (entry_id, account, network, state, scheduled,"
                 " claimed_at, text_hash, attempts) VALUES (?, ?, ?, 'claimed', ?, ?, ?, 1)"
                 " ON CONFLICT (entry_id, account, network) DO NOTHING",
-                (entry_id, account, network, _iso(scheduled), _iso(now), text_hash),
+                (entry_id, account, network, iso(scheduled), iso(now), text_hash),
             )
             return cur.rowcount == 1
 
@@ -189,13 +131,13 @@ class Ledger:
 
         `attempts`, when given, records how many requests the call made (retries included).
         """
-        _check_state(state, SETTLED_STATES)
+        check_state(state, SETTLED_STATES)
         with self._writing(f"settle {entry_id} for {account} on {network}") as conn:
             cur = conn.execute(
                 "UPDATE deliveries SET state = ?, reason = ?, remote_id = coalesce(?, remote_id),"
                 " settled_at = ?, attempts = coalesce(?, attempts)"
                 " WHERE entry_id = ? AND account = ? AND network = ? AND state = 'claimed'",
-                (state, reason, remote_id, _iso(now), attempts, entry_id, account, network),
+                (state, reason, remote_id, iso(now), attempts, entry_id, account, network),
             )
             if cur.rowcount != 1:
                 found = conn.execute(
@@ -216,19 +158,19 @@ class Ledger:
                 "INSERT INTO deliveries (entry_id, account, network, state, reason, scheduled,"
                 " settled_at, attempts) VALUES (?, ?, ?, 'missed', ?, ?, ?, 0)"
                 " ON CONFLICT (entry_id, account, network) DO NOTHING",
-                (entry_id, account, network, reason, _iso(scheduled), _iso(now)),
+                (entry_id, account, network, reason, iso(scheduled), iso(now)),
             )
             return cur.rowcount == 1
 
     def recover(self, now: datetime) -> list[Row]:
         """Make every row left claimed by a dead process uncertain; return them (deliveries first)."""
-        stamp = _iso(now)
+        stamp = iso(now)
         with self._writing("recover rows left claimed") as conn:
-            deliveries = [_delivery(r) for r in conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = 'claimed'"
+            deliveries = [delivery_row(r) for r in conn.execute(
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'claimed'"
                 " ORDER BY claimed_at")]
-            switches = [_switch(r) for r in conn.execute(
-                f"SELECT {_SWITCH_COLUMNS} FROM switches WHERE state = 'claimed' ORDER BY id")]
+            switches = [switch_row(r) for r in conn.execute(
+                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE state = 'claimed' ORDER BY id")]
             for table in ("deliveries", "switches"):
                 conn.execute(
                     f"UPDATE {table} SET state = 'uncertain', reason = ?, settled_at = ?"
@@ -240,11 +182,11 @@ class Ledger:
     def state_of(self, entry_id: str, account: str, network: str) -> Row | None:
         with self._reading(f"read {entry_id} for {account} on {network}") as conn:
             found = conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries"
                 " WHERE entry_id = ? AND account = ? AND network = ?",
                 (entry_id, account, network),
             ).fetchone()
-        return _delivery(found) if found else None
+        return delivery_row(found) if found else None
 
     def remote_id(self, entry_id: str, account: str, network: str) -> str | None:
         row = self.state_of(entry_id, account, network)
@@ -263,8 +205,8 @@ class Ledger:
         with self._reading("read delivery states") as conn:
             for (account, network), ids in by_lane.items():
                 ordered = sorted(ids)
-                for start in range(0, len(ordered), _CHUNK):
-                    chunk = ordered[start:start + _CHUNK]
+                for start in range(0, len(ordered), CHUNK):
+                    chunk = ordered[start:start + CHUNK]
                     marks = ",".join("?" * len(chunk))
                     for entry_id, state in conn.execute(
                         f"SELECT entry_id, state FROM deliveries WHERE entry_id IN ({marks})"
@@ -283,16 +225,20 @@ class Ledger:
     def problems(self, limit: int | None = None) -> list[Row]:
         """Failed, uncertain and missed deliveries, and failed or uncertain switches, newest first.
 
-        Deliveries are dated by their scheduled instant, switches by their claim.
+        A switch problem followed by a successful switch of the same account on the
+        same network is over (the persona converged). Deliveries are dated by their
+        scheduled instant, switches by their claim.
         """
         cap = -1 if limit is None else limit  # LIMIT -1: no limit
         with self._reading("read problems") as conn:
-            rows = [_delivery(r) for r in conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
+            rows = [delivery_row(r) for r in conn.execute(
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries"
                 " WHERE state IN ('failed', 'uncertain', 'missed')"
                 " ORDER BY scheduled DESC, entry_id DESC LIMIT ?", (cap,))]
-            rows += [_switch(r) for r in conn.execute(
-                f"SELECT {_SWITCH_COLUMNS} FROM switches WHERE state IN ('failed', 'uncertain')"
+            rows += [switch_row(r) for r in conn.execute(
+                f"SELECT {SWITCH_COLUMNS} FROM switches AS s WHERE state IN ('failed', 'uncertain')"
+                " AND NOT EXISTS (SELECT 1 FROM switches AS later WHERE later.account = s.account"
+                " AND later.network = s.network AND later.id > s.id AND later.state = 'posted')"
                 " ORDER BY at DESC, id DESC LIMIT ?", (cap,))]
         rows.sort(key=lambda r: r.scheduled or r.claimed_at, reverse=True)
         return rows if limit is None else rows[:limit]
@@ -301,9 +247,9 @@ class Ledger:
         """The delivery posted last (latest settled_at), or None."""
         with self._reading("read the last posted entry") as conn:
             found = conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE state = 'posted'"
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'posted'"
                 " ORDER BY settled_at DESC LIMIT 1").fetchone()
-        return _delivery(found) if found else None
+        return delivery_row(found) if found else None
 
     def resolve(self, entry_id: str, *, posted: bool, remote_id: str | None = None,
                 now: datetime, network: str | None = None) -> list[Row]:
@@ -314,12 +260,12 @@ class Ledger:
         given and the entry is uncertain on several networks.
         """
         state, reason = ("posted", POSTED_REASON) if posted else ("failed", NOT_POSTED_REASON)
-        stamp = _iso(now)
+        stamp = iso(now)
         where = "entry_id = ? AND state = 'uncertain'" + (" AND network = ?" if network else "")
         args = (entry_id, network) if network else (entry_id,)
         with self._writing(f"resolve {entry_id}") as conn:
-            found = [_delivery(r) for r in conn.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE {where}"
+            found = [delivery_row(r) for r in conn.execute(
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {where}"
                 " ORDER BY account, network", args)]
             if not found:
                 on = f" on {network}" if network else ""
@@ -340,26 +286,32 @@ class Ledger:
     # -- persona switches ----------------------------------------------------
 
     def claim_switch(self, account: str, network: str, persona: str, entry_id: str | None, *,
-                     now: datetime) -> int:
+                     now: datetime, avatar_digest: str | None = None) -> int:
         """Commit a claimed switch before the network call; return its id.
 
-        `entry_id` is the storm's entry, or None for a start-up correction.
+        `entry_id` is the storm's entry, or None for a start-up correction or repair;
+        `avatar_digest` the SHA-256 of the avatar file the switch uploads.
         """
         with self._writing(f"claim a switch of {account} on {network} to {persona}") as conn:
             cur = conn.execute(
-                "INSERT INTO switches (account, network, persona, entry_id, state, at)"
-                " VALUES (?, ?, ?, ?, 'claimed', ?)",
-                (account, network, persona, entry_id, _iso(now)))
+                "INSERT INTO switches (account, network, persona, entry_id, state, at, avatar_digest)"
+                " VALUES (?, ?, ?, ?, 'claimed', ?, ?)",
+                (account, network, persona, entry_id, iso(now), avatar_digest))
             return cur.lastrowid
 
-    def settle_switch(self, switch_id: int, state: str, *, now: datetime,
-                      reason: str | None = None) -> None:
-        """Move a claimed switch to posted, failed or uncertain (LedgerError if not claimed)."""
-        _check_state(state, SETTLED_STATES)
+    def settle_switch(self, switch_id: int, state: str, *, now: datetime, reason: str | None = None,
+                      permanent: bool = False, avatar_ref: str | None = None) -> None:
+        """Move a claimed switch to posted, failed or uncertain (LedgerError if not claimed).
+
+        `permanent`: a failure the network will repeat (refused), not tried again at
+        the next start; `avatar_ref`: the network's reference to the avatar now worn.
+        """
+        check_state(state, SETTLED_STATES)
         with self._writing(f"settle persona switch {switch_id}") as conn:
             cur = conn.execute(
-                "UPDATE switches SET state = ?, reason = ?, settled_at = ?"
-                " WHERE id = ? AND state = 'claimed'", (state, reason, _iso(now), switch_id))
+                "UPDATE switches SET state = ?, reason = ?, settled_at = ?, permanent = ?, avatar_ref = ?"
+                " WHERE id = ? AND state = 'claimed'",
+                (state, reason, iso(now), int(permanent), avatar_ref, switch_id))
             if cur.rowcount != 1:
                 raise LedgerError(
                     f"ledger {self.path}: persona switch {switch_id} is not claimed")
@@ -367,8 +319,8 @@ class Ledger:
     def switch(self, switch_id: int) -> Row | None:
         with self._reading(f"read persona switch {switch_id}") as conn:
             found = conn.execute(
-                f"SELECT {_SWITCH_COLUMNS} FROM switches WHERE id = ?", (switch_id,)).fetchone()
-        return _switch(found) if found else None
+                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE id = ?", (switch_id,)).fetchone()
+        return switch_row(found) if found else None
 
     def current_persona(self, account: str, network: str) -> str | None:
         """The persona of the account's last posted switch on that network, or None."""
@@ -390,8 +342,8 @@ class Ledger:
 
     def record_missed_many(self, rows: Iterable[tuple[Key, datetime, str]], *, now: datetime) -> int:
         """`record_missed` for many (key, scheduled, reason) in one transaction; returns how many were new."""
-        stamp = _iso(now)
-        params = [(*key, reason, _iso(scheduled), stamp) for key, scheduled, reason in rows]
+        stamp = iso(now)
+        params = [(*key, reason, iso(scheduled), stamp) for key, scheduled, reason in rows]
         with self._writing(f"record {len(params)} entries as missed") as conn:
             before = conn.total_changes
             conn.executemany(
@@ -410,9 +362,68 @@ class Ledger:
         """The account's last persona switch on that network, in any state, or None."""
         with self._reading(f"read the last switch of {account} on {network}") as conn:
             found = conn.execute(
-                f"SELECT {_SWITCH_COLUMNS} FROM switches WHERE account = ? AND network = ?"
+                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE account = ? AND network = ?"
                 " ORDER BY id DESC LIMIT 1", (account, network)).fetchone()
-        return _switch(found) if found else None
+        return switch_row(found) if found else None
+
+    # -- reconciliation ------------------------------------------------------
+
+    def uncertain(self) -> list[Row]:
+        """Every uncertain delivery, oldest claim first."""
+        with self._reading("read uncertain deliveries") as conn:
+            return [delivery_row(r) for r in conn.execute(
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'uncertain' ORDER BY claimed_at")]
+
+    def reconciled(self, entry_id: str, account: str, network: str, state: str, *, now: datetime,
+                   reason: str, remote_id: str | None = None) -> bool:
+        """Settle an uncertain delivery by what the network said (posted, missed or failed).
+        False when it is no longer uncertain (resolved by hand meanwhile)."""
+        check_state(state, ("posted", "missed", "failed"))
+        with self._writing(f"reconcile {entry_id} for {account} on {network}") as conn:
+            cur = conn.execute(
+                "UPDATE deliveries SET state = ?, reason = ?, remote_id = coalesce(?, remote_id), settled_at = ?"
+                " WHERE entry_id = ? AND account = ? AND network = ? AND state = 'uncertain'",
+                (state, reason, remote_id, iso(now), entry_id, account, network))
+            return cur.rowcount == 1
+
+    def reopen(self, entry_id: str, account: str, network: str) -> bool:
+        """Drop an uncertain row once the network proved the post does not exist, so the
+        delivery is pending again (and claimed anew before its next call). False if
+        it is no longer uncertain."""
+        with self._writing(f"reopen {entry_id} for {account} on {network}") as conn:
+            cur = conn.execute(
+                "DELETE FROM deliveries WHERE entry_id = ? AND account = ? AND network = ?"
+                " AND state = 'uncertain'", (entry_id, account, network))
+            return cur.rowcount == 1
+
+    def last_good_switch(self, account: str, network: str) -> Row | None:
+        """The account's last successful switch on that network, or None."""
+        with self._reading(f"read the persona of {account} on {network}") as conn:
+            found = conn.execute(
+                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE account = ? AND network = ?"
+                " AND state = 'posted' ORDER BY id DESC LIMIT 1", (account, network)).fetchone()
+        return switch_row(found) if found else None
+
+    def worn(self) -> dict[tuple[str, str], str]:
+        """The persona of each (account, network)'s last successful switch."""
+        with self._reading("read the personas worn") as conn:
+            return {(a, n): p for a, n, p in conn.execute(
+                "SELECT account, network, persona FROM switches AS s WHERE state = 'posted'"
+                " AND id = (SELECT max(id) FROM switches WHERE account = s.account"
+                " AND network = s.network AND state = 'posted')")}
+
+    # -- settings kept with the record ----------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._reading(f"read {key}") as conn:
+            found = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return found[0] if found else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._writing(f"keep {key}") as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
+                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
 
     # -- plumbing ------------------------------------------------------------
 
@@ -423,7 +434,7 @@ class Ledger:
             try:
                 yield conn
             except sqlite3.Error as exc:
-                raise _failure(self.path, f"cannot {action}", exc) from exc
+                raise failure(self.path, f"cannot {action}", exc) from exc
 
     @contextmanager
     def _writing(self, action: str) -> Iterator[sqlite3.Connection]:
@@ -443,7 +454,7 @@ class Ledger:
                     except sqlite3.Error:
                         pass
                 if isinstance(exc, sqlite3.Error):
-                    raise _failure(self.path, f"cannot {action}", exc) from exc
+                    raise failure(self.path, f"cannot {action}", exc) from exc
                 raise
 
     def _live(self) -> sqlite3.Connection:
@@ -452,131 +463,14 @@ class Ledger:
         return self._conn
 
 
-# -- opening helpers -----------------------------------------------------------
-
-def _take_lock(path: Path, now: datetime | None) -> ProcessLock:
-    since = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    holder = f"pid {os.getpid()} on {socket.gethostname()}, since {since:%Y-%m-%dT%H:%M:%SZ}"
-    lock_path = Path(f"{path}.lock")
-    try:
-        return ProcessLock.take(lock_path, holder)
-    except LockHeld as held:
-        raise LedgerLocked(path, held.holder) from None
-    except OSError as exc:
-        raise LedgerError(f"ledger {path}: cannot take the lock {lock_path}: {exc.strerror}") from exc
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = None
-    try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise LedgerError(f"ledger {path}: the file system does not support WAL mode")
-        conn.execute("PRAGMA synchronous = FULL")
-        _migrate(conn, path)
-        return conn
-    except BaseException as exc:
-        if conn is not None:
-            conn.close()  # an open transaction is rolled back
-        if isinstance(exc, sqlite3.Error):
-            raise _failure(path, "cannot open", exc) from exc
-        raise
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Apply the missing migration steps in one transaction.
-
-    Writing user_version even when nothing is missing proves at open that the
-    file is writable (SQLite opens a read-only file without complaint).
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    _check_version(version, path)
-    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-        try:
-            for statement in step:
-                conn.execute(statement)
-        except sqlite3.Error as exc:
-            raise _failure(path, f"cannot migrate to schema version {number}", exc) from exc
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
-    conn.execute("COMMIT")
-
-
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise LedgerError(f"ledger {path}: no such file (nothing has run with this ledger yet?)")
-    conn = None
-    try:
-        flags = "mode=ro" + ("&immutable=1" if _frozen(path) else "")
-        conn = sqlite3.connect(f"file:{quote(os.fspath(path))}?{flags}", uri=True,
-                               isolation_level=None, check_same_thread=False, timeout=5.0)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        _check_version(version, path)
-        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-            raise LedgerError(f"ledger {path}: empty, nothing recorded yet (a bot may be creating it: try again)")
-        if version < len(MIGRATIONS):
-            raise LedgerError(
-                f"ledger {path}: schema version {version} is older than {len(MIGRATIONS)};"
-                " open it once for writing (bot run) to migrate it")
-        return conn
-    except BaseException as exc:
-        if conn is not None:
-            conn.close()
-        if isinstance(exc, sqlite3.Error):
-            raise _failure(path, "cannot open", exc) from exc
-        raise
-
-
-def _frozen(path: Path) -> bool:
-    """True when nothing can change the file: it sits on a read-only file system with
-    no WAL left to replay. SQLite cannot open such a WAL database read-only (it would
-    have to create the -shm file) unless told it is immutable."""
-    try:
-        readonly = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-        wal = Path(f"{path}-wal")
-        return readonly and (not wal.exists() or wal.stat().st_size == 0)
-    except OSError:
-        return False
-
-
-def _check_version(version: int, path: Path) -> None:
-    if version > len(MIGRATIONS):
-        raise LedgerError(
-            f"ledger {path}: schema version {version} is newer than this bot knows"
-            f" ({len(MIGRATIONS)}); upgrade the bot")
-
-
-# -- row and value helpers -------------------------------------------------------
-
-def _failure(path: Path, what: str, exc: BaseException) -> LedgerError:
-    detail = " ".join(str(exc).split()) or type(exc).__name__
-    return LedgerError(f"ledger {path}: {what}: {detail}")
-
-
-def _check_state(state: str, allowed: tuple[str, ...]) -> None:
-    if state not in allowed:
-        raise ValueError(f"state must be one of {', '.join(allowed)}, not {state!r}")
-
-
-def _iso(moment: datetime) -> str:
-    """Fixed-width, sortable ISO UTC text; refuses naive datetimes."""
-    if not isinstance(moment, datetime) or moment.utcoffset() is None:
-        raise ValueError(f"expected an aware datetime, got {moment!r}")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _delivery(r: tuple) -> Row:
+def delivery_row(r: tuple) -> Row:
     entry_id, account, network, state, reason, remote_id, scheduled, claimed, settled, text_hash, attempts = r
     return Row("delivery", entry_id, account, network, state, reason, remote_id,
-               _when(scheduled), _when(claimed), _when(settled), text_hash, attempts)
+               when(scheduled), when(claimed), when(settled), text_hash, attempts)
 
 
-def _switch(r: tuple) -> Row:
-    switch_id, account, network, persona, entry_id, state, reason, at, settled = r
+def switch_row(r: tuple) -> Row:
+    switch_id, account, network, persona, entry_id, state, reason, at, settled, permanent, digest, ref = r
     return Row("switch", entry_id, account, network, state, reason,
-               claimed_at=_when(at), settled_at=_when(settled), persona=persona, switch_id=switch_id)
+               claimed_at=when(at), settled_at=when(settled), persona=persona, switch_id=switch_id,
+               permanent=bool(permanent), avatar_digest=digest, avatar_ref=ref)

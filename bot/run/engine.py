@@ -1,0 +1,295 @@
+"""The service's core, without threads or timers: the feed as the schedule,
+the ledger, and one lane per account and network.
+
+    engine = Engine(settings, mode, clock=clock)
+    engine.start()          # feed, credentials, ledger, recovery, personas, lookups
+    engine.tick(now)        # hand every due delivery to its lane; the too-late ones are missed
+    lane.step(now)          # each lane does its next call (see bot.run.lanes)
+    engine.next_due()       # when the next delivery falls due
+
+`bot.run.service` runs it for real (a timer and a thread per lane); tests run
+it in process with an injected clock. The ledger is the only state: at start,
+rows left claimed become uncertain and are looked up on their network, every
+account is set to wear the persona due, deliveries with a row are never
+handed out again, and those too late are recorded missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot import publishers
+from bot.errors import ConfigError, FeedInvalid
+from bot.load import feed_cache, paused_gc, years_later
+from bot.publishers.base import AccountSettings, Persona, Publisher
+from bot.replay.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant
+from bot.run.lanes import Context, Lane, SwitchMark
+from bot.run.ledger import Ledger
+from bot.run.logs import LOGGER, fields
+from bot.run.policy import Policy
+from bot.run.source import FeedSource
+from bot.settings import Settings
+
+log = logging.getLogger(LOGGER)
+MANY = 20  # more missed entries than this at once are logged as one summary line
+
+PublisherFactory = Callable[[type[Publisher], AccountSettings, Settings, Path, Path], Publisher]
+
+
+@dataclass(frozen=True)
+class RunMode:
+    """How this run plays the schedule: for real, as a dry run, or as a rehearsal."""
+
+    dry_run: bool = False
+    start_at: datetime | None = None  # rehearsal: the first delivery falls here
+    speed: float | None = None  # rehearsal: every gap divided by this
+    watch: bool = True  # reload on file events
+
+    @property
+    def rehearsal(self) -> bool:
+        return self.start_at is not None or self.speed is not None
+
+
+def build_publisher(cls: type[Publisher], account: AccountSettings, settings: Settings, feed_dir: Path, state_dir: Path) -> Publisher:
+    return cls(account, env=settings.env, feed_dir=feed_dir, state_dir=state_dir)
+
+
+class Engine:
+    def __init__(self, settings: Settings, mode: RunMode = RunMode(), *, clock: Callable[[], datetime],
+                 make_publisher: PublisherFactory = build_publisher) -> None:
+        self.settings = settings
+        self.mode = mode
+        self.clock = clock
+        self.make_publisher = make_publisher
+        self.policy = Policy.of(settings)
+        self.lanes: dict[tuple[str, str], Lane] = {}
+        self.ledger: Ledger | None = None
+        self.on_settled: Callable[[Key], None] = lambda key: None  # the service wakes its lane threads
+        self._lock = threading.RLock()
+        self._seen: set[Key] = set()
+        self.cursor = 0
+
+    # -- start ---------------------------------------------------------------
+
+    def start(self) -> None:
+        settings = self.settings
+        cache = feed_cache(settings, progress=False)
+        self.source = FeedSource(settings.posts, settings.display, self._report, parse_files=cache.parse_files,
+                                 build_timeline=cache.build_timeline, daily_limit=settings.daily_limit)
+        with paused_gc(freeze=True):
+            if not self.source.load():
+                raise FeedInvalid([], "feed.yaml is unusable (see above): nothing to run")
+            config = self.source.config
+            moments = (e.moment for r in self.source.results.values() for e in r.entries)
+            self.years_later = years_later(settings, config, moments, self.clock()) or 1
+            timeline = self.source.timeline(self.years_later)
+            settings.check_accounts(config.accounts)
+            self.window = Window.of(settings.start, settings.end, settings.accounts, timeline.zone)
+            self.rehearsal = None
+            if self.mode.rehearsal:
+                anchor = first_instant(timeline, self.window)
+                if anchor is not None:
+                    self.rehearsal = Rehearsal(self.mode.start_at or self.clock(), anchor, self.mode.speed or 1.0)
+            self._install(timeline)
+        built = self._publishers()  # credentials are checked before the ledger is made
+        self.ledger = self._open_ledger()
+        for row in self.ledger.recover(self.clock()):
+            log.warning("uncertain %s", fields(kind=row.kind, entry=row.entry_id, account=row.account,
+                                               platform=row.network, persona=row.persona, reason=row.reason))
+        self.context = Context(
+            ledger=self.ledger, clock=self.clock, policy=self.policy, persona=self.persona,
+            media_root=lambda: self.source.root, account_of=self._account_of, root_of=self._root_of,
+            expects=self._expects, settled=self._settled,
+        )
+        for slot, publisher in built.items():
+            self.lanes[slot] = Lane(*slot, publisher, self.context)
+        self._start_personas()
+        self._start_lookups()
+
+    def _report(self, diagnostics) -> None:
+        for d in diagnostics:
+            log.log(logging.ERROR if d.is_error else logging.WARNING, "%s", d)
+
+    def _open_ledger(self) -> Ledger:
+        settings = self.settings
+        path = settings.ledger
+        if not settings.ledger_given and (self.mode.rehearsal or self.mode.dry_run):
+            path = Path(tempfile.mkdtemp(prefix="bot-rehearsal-")) / "ledger.sqlite3"
+            log.info("rehearsal %s", fields(ledger=str(path), note="temporary ledger, the default one is not touched"))
+        return Ledger.open(path, now=self.clock())
+
+    def _publishers(self) -> dict[tuple[str, str], Publisher]:
+        config = self.source.config
+        state_dir = Path(self.settings.ledger).parent
+        missing, built = [], {}
+        for account_key, network in sorted({(d.key.account, d.key.network) for d in self.items}):
+            account = config.accounts[account_key]
+            try:
+                cls = publishers.load(network)
+            except (LookupError, ImportError) as exc:
+                raise ConfigError(str(exc)) from None
+            lacking = cls.missing_credentials(account_key, self.settings.env)
+            if lacking:
+                missing.append(f"account {account_key!r} on {network} lacks {', '.join(lacking)}")
+                continue
+            settings = AccountSettings(account_key, account.platforms, dict(account.options))
+            built[(account_key, network)] = self.make_publisher(cls, settings, self.settings, self.source.root, state_dir)
+        if missing:
+            raise ConfigError("missing credentials: " + "; ".join(missing) + " (see config.example.env)")
+        return built
+
+    def _install(self, timeline) -> None:
+        config = self.source.config
+        platforms = {key: account.platforms for key, account in config.accounts.items()}
+        override = "console" if self.mode.dry_run else None
+        items = deliveries(timeline, platforms, self.window, self.rehearsal, override)
+        with self._lock:
+            self.timeline = timeline
+            self.by_id = {event.id: event for event in timeline.events}
+            self.items = items
+            self.cursor = 0
+
+    def _start_personas(self) -> None:
+        """Each lane's persona due at start: after the last storm of its slot that the
+        ledger has seen (a storm still due is the lane's to handle, in order); storms
+        before --from count as passed."""
+        baseline = self._personas_at(self.window.start)
+        storms = [d for d in self.items if d.entry.storm]
+        seen = self.ledger.states_for([d.key for d in storms]) if storms else {}
+        desired = {slot: baseline.get(slot[0]) for slot in self.lanes}
+        for d in storms:
+            if d.key in seen:
+                desired[(d.key.account, d.key.network)] = d.event.persona
+        for slot, lane in self.lanes.items():
+            lane.personas.start(desired[slot], self.timeline.initial.get(slot[0]))
+
+    def _personas_at(self, moment: datetime | None) -> dict[str, str | None]:
+        worn = dict(self.timeline.initial)
+        if moment is None:
+            return worn
+        for event in self.timeline.events:
+            if event.instant >= moment:
+                break
+            if event.entry.storm:
+                worn[event.account] = event.persona
+        return worn
+
+    def _start_lookups(self) -> None:
+        """Every uncertain delivery of this run is looked up on its network first thing."""
+        uncertain = {row.key for row in self.ledger.uncertain()}
+        if not uncertain:
+            return
+        now = self.clock()
+        for item in self.items:
+            if item.key in uncertain:
+                lane = self.lanes.get((item.key.account, item.key.network))
+                if lane is not None:
+                    lane.reconciler.add(item, now)
+                    uncertain.discard(item.key)
+        self.context.given_up.update(uncertain)  # not in this run: only `bot resolve` can settle them
+
+    # -- what lanes ask ------------------------------------------------------------
+
+    def persona(self, key: str | None) -> Persona:
+        spec = self.source.config.personas.get(key)
+        if spec is None:
+            return Persona(key or "", key or "")
+        root = self.source.root
+        return Persona(key=spec.key, name=spec.name, bio=spec.bio,
+                       avatar=(root / spec.avatar) if spec.avatar else None,
+                       banner=(root / spec.banner) if spec.banner else None)
+
+    def _account_of(self, entry_id: str) -> str | None:
+        event = self.by_id.get(entry_id)
+        return event.account if event else None
+
+    def _root_of(self, entry_id: str) -> str:
+        seen = set()
+        while entry_id not in seen:
+            seen.add(entry_id)
+            event = self.by_id.get(entry_id)
+            if event is None or not event.entry.reply_to:
+                return entry_id
+            entry_id = event.entry.reply_to
+        return entry_id
+
+    def _expects(self, key: Key) -> bool:
+        """Is this delivery part of this run (so a reply should wait for it)?"""
+        entry_id, account, network = key
+        event = self.by_id.get(entry_id)
+        return event is not None and self.window.admits(event) and (account, network) in self.lanes
+
+    def _settled(self, key: Key) -> None:
+        self.on_settled(key)
+
+    # -- the timer -------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> None:
+        """Hand every due delivery to its lane; record the too-late ones missed."""
+        with self._lock:
+            items = self.items
+            end = self.cursor
+            while end < len(items) and items[end].instant <= now:
+                end += 1
+            due = [item for item in items[self.cursor:end] if item.key not in self._seen]
+            if due:
+                self._hand_out(due, now)
+            self.cursor = end
+
+    def next_due(self) -> datetime | None:
+        with self._lock:
+            return self.items[self.cursor].instant if self.cursor < len(self.items) else None
+
+    def _hand_out(self, due: list[Delivery], now: datetime) -> None:
+        known = self.ledger.states_for([d.key for d in due])
+        stale, fresh = [], []
+        for item in due:
+            lane = self.lanes.get((item.key.account, item.key.network))
+            if item.key in known or lane is None:
+                self._seen.add(item.key)
+            elif (now - item.instant).total_seconds() > self.policy.grace:
+                stale.append(item)
+            else:
+                fresh.append((item, lane))
+        if stale:  # first: a missed storm's persona switch must reach its lane before later deliveries
+            self._record_missed(stale, now)
+            self._seen.update(d.key for d in stale)
+        for item, lane in fresh:
+            self._seen.add(item.key)
+            lane.put(item)
+
+    def _record_missed(self, stale: list[Delivery], now: datetime) -> None:
+        grace = self.policy.grace
+        rows = [(d.key, d.instant, f"{(now - d.instant).total_seconds():.0f} s late, over the grace of {grace:.0f} s") for d in stale]
+        self.ledger.record_missed_many(rows, now=now)
+        if len(stale) <= MANY:
+            for d, (_, _, reason) in zip(stale, rows):
+                log.warning("missed %s", fields(entry=d.key.entry_id, account=d.key.account, persona=d.event.persona,
+                                                platform=d.key.network, reason=reason))
+        else:
+            log.warning("missed %s", fields(count=len(stale), first=stale[0].key.entry_id, last=stale[-1].key.entry_id,
+                                            reason=f"over the grace of {grace:.0f} s (bot status lists them)"))
+        for d in stale:  # a storm's persona still changes
+            if d.entry.storm:
+                self.lanes[(d.key.account, d.key.network)].put(SwitchMark(d.event.persona, d.key.entry_id))
+
+    # -- reload ------------------------------------------------------------------------
+
+    def reload(self, paths) -> None:
+        with paused_gc():
+            self.source.changed(paths)
+            timeline = self.source.timeline(self.years_later)
+            self._install(timeline)
+        log.info("reloaded %s", fields(files=len(paths), entries=len(timeline.events), deliveries=len(self.items)))
+
+    def close(self) -> None:
+        for lane in self.lanes.values():
+            lane.publisher.close()
+        if self.ledger is not None:
+            self.ledger.close()

@@ -1,0 +1,149 @@
+"""Personas converge (issue: a storm that met an outage never happened)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.errors import ProfileRefused, TransientError
+from bot.publishers.base import Profile
+from tests.core.conftest import at
+from tests.support.engine import Killed, drive, kill, make_engine
+from tests.support.feeds import story
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"fake image bytes"
+
+
+def storm_feed(root):
+    return story(root, {"telegraph": ["x", "bluesky"]}, [
+        {"date": "1927-01-01", "time": "10:00", "account": "telegraph", "text": "Before the storm."},
+        {"date": "1927-01-01", "time": "10:01", "account": "telegraph", "id": "stormed", "storm": "revolutionary",
+         "text": "This office is in the hands of the Committee."},
+        {"date": "1927-01-01", "time": "10:02", "account": "telegraph", "text": "After the storm."},
+    ], personas={"revolutionary": "Revolutionary Times"},
+        images={"media/telegraph-p.png": PNG, "media/revolutionary.png": PNG + b"red"})
+
+
+def switches(ledger):
+    with sqlite3.connect(ledger) as conn:
+        return conn.execute("SELECT network, persona, state, permanent, reason FROM switches ORDER BY id").fetchall()
+
+
+def posted_as(net):
+    return [(c.post.persona.name, c.post.entry_id) for c in net.calls if c.kind == "post"]
+
+
+def test_an_outage_across_the_storm_ends_with_the_new_persona_and_the_storm_post_under_it(tmp_path, clock, x, bluesky):
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky}, env={"BOT_BACKOFF": "1"})
+    engine.start()
+    drive(engine, clock, at("10:00", 30))
+    for kind in ("switch", "post"):  # the server is down from 10:00:47 to 10:01:25 (38 s)
+        bluesky.down(kind, lambda: TransientError("bluesky: connection failed (ConnectError)"), until=at("10:01", 25))
+    drive(engine, clock, at("10:10"))
+    assert bluesky.profiles["telegraph"].name == "Revolutionary Times"
+    assert [name for name, _ in posted_as(bluesky)] == ["Telegraph Paper", "Revolutionary Times", "Revolutionary Times"]
+    storm_call = next(c for c in bluesky.calls if c.kind == "post" and c.post.entry_id == "stormed")
+    last_switch = [c for c in bluesky.calls if c.kind == "switch"][-1]
+    assert last_switch.at >= at("10:01", 25) and storm_call.at >= last_switch.at  # after the switch, never before
+    assert [s[1:3] for s in switches(ledger) if s[0] == "bluesky"] == [("telegraph-p", "posted"), ("revolutionary", "posted")]
+    assert [name for name, _ in posted_as(x)] == ["Telegraph Paper", "Revolutionary Times", "Revolutionary Times"]
+
+
+def test_a_storm_switch_retried_past_a_restart_converges_at_the_next_start(tmp_path, clock, x, bluesky):
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    bluesky.down("switch", lambda: TransientError("HTTP 503"), until=at("11:00"))
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:01", 30))
+    assert "telegraph" not in bluesky.profiles or bluesky.profiles["telegraph"].name != "Revolutionary Times"
+    kill(engine)  # stopped (kill -9) while the switch was being retried
+    clock.now = at("11:05")
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("11:10"))
+    assert bluesky.profiles["telegraph"].name == "Revolutionary Times"
+    assert switches(ledger)[-1][:3] == ("bluesky", "revolutionary", "posted")
+
+
+def test_a_refused_switch_is_final_loud_once_and_posting_goes_on(tmp_path, clock, x, bluesky, caplog):
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:00", 30))
+    x.fail("switch", ProfileRefused("X profile update failed: HTTP 403 code 453"))
+    drive(engine, clock, at("10:10"))
+    assert [c.post.entry_id for c in x.calls if c.kind == "post"][-1] != "stormed"  # the post after it went out too
+    assert len([c for c in x.calls if c.kind == "switch"]) == 2  # the start-up one and the refused one, never again
+    assert ("x", "revolutionary", "failed", 1) in [s[:4] for s in switches(ledger)]
+    assert caplog.text.count("switch-failed") == 1
+    kill(engine)
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:20"))
+    assert len([c for c in x.calls if c.kind == "switch"]) == 2  # not tried again at the next start
+
+
+def test_profile_drift_is_repaired_at_start_and_an_unchanged_avatar_is_not_uploaded_again(tmp_path, clock, x, bluesky):
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:10"))
+    kill(engine)
+    switched = len([c for c in bluesky.calls if c.kind == "switch"])
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:11"))
+    assert len([c for c in bluesky.calls if c.kind == "switch"]) == switched  # nothing drifted: no upload
+    kill(engine)
+    bluesky.profiles["telegraph"] = Profile("Someone Else", bluesky.profiles["telegraph"].bio, bluesky.profiles["telegraph"].avatar)
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:12"))
+    assert bluesky.profiles["telegraph"].name == "Revolutionary Times"
+    kill(engine)
+    good = bluesky.profiles["telegraph"]
+    bluesky.profiles["telegraph"] = Profile(good.name, good.bio, "ref-somebody-elses-avatar")
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:13"))
+    assert bluesky.profiles["telegraph"].avatar != "ref-somebody-elses-avatar"
+
+
+def test_a_changed_avatar_file_is_uploaded_at_the_next_start(tmp_path, clock, x, bluesky):
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:10"))
+    kill(engine)
+    (feed / "media" / "revolutionary.png").write_bytes(PNG + b"a new masthead")
+    before = len([c for c in x.calls if c.kind == "switch"])
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:11"))
+    assert len([c for c in x.calls if c.kind == "switch"]) == before + 1
+
+
+def test_a_kill_between_the_switch_and_the_storm_post_does_not_switch_again(tmp_path, clock, x, bluesky):
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:00", 59))
+    x.fail("post", Killed())
+    try:
+        drive(engine, clock, at("10:01", 30))
+    except Killed:
+        pass
+    kill(engine)
+    switched = [c.persona.key for c in x.calls if c.kind == "switch"]
+    assert switched[-1] == "revolutionary"
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:10"))
+    assert [c.persona.key for c in x.calls if c.kind == "switch"] == switched
+    assert len(x.by_entry("stormed")) == 1
