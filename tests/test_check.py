@@ -357,3 +357,18 @@ def test_the_platforms_the_registry_imports_directly_are_installed_entry_points(
     publishers._entry_points.cache_clear()
     assert publishers.known("x") and publishers._entry_points.cache_info().currsize == 0  # no scan for bot's own
     assert not publishers.known("no-such-network") and publishers._entry_points.cache_info().currsize == 1
+
+
+def test_a_reply_due_with_its_parent_is_warned_about(tmp_path, make_feed, invoke_bot):
+    feed = make_feed(tmp_path, files={"1917-11-06.yaml": """date: 1917-11-06
+posts:
+  - {time: "10:00", account: paper, id: root, text: Root}
+  - {time: "10:00", account: crier, id: same, reply_to: root, text: At the same instant}
+  - {time: "10:00:05", account: crier, id: soon, reply_to: root, text: Five seconds later}
+  - {time: "10:01", account: crier, id: later, reply_to: root, text: A minute later}
+"""})
+    code, out, _ = invoke_bot("check", str(feed), cwd=tmp_path)
+    assert code == 0
+    warned = [line for line in out.splitlines() if ": warning:" in line]
+    assert [w.split(":")[1] for w in warned] == ["4", "5"]
+    assert "reply to 'root' is due 0 s after its parent: it waits for the parent's outcome" in warned[0]

@@ -88,3 +88,39 @@ def test_resolve_settles_an_uncertain_entry_and_status_tells(tmp_path):
 
     again = bot("resolve", "1917-11-06T1000-wire", "--not-posted", "--ledger", str(ledger), cwd=tmp_path)
     assert again.returncode == 1 and "no uncertain delivery" in again.stderr and "Traceback" not in again.stderr
+
+
+STORM_FEED = FEED.replace("  w: {name: Wire, bio: Historical reenactment.}\n",
+                          "  w: {name: Wire, bio: Historical reenactment.}\n  red: {name: Red Wire, bio: Historical reenactment, stormed.}\n")
+STORM_POSTS = POSTS + """  - time: "12:00"
+    account: wire
+    storm: red
+    text: "stormed"
+"""
+
+
+def test_status_shows_personas_worn_and_due_and_drops_switch_problems_that_converged(tmp_path):
+    root = feed(tmp_path)
+    (root / "feed.yaml").write_text(STORM_FEED)
+    (root / "day.yaml").write_text(STORM_POSTS)
+    ledger = tmp_path / "ledger.sqlite3"
+    with Ledger.open(ledger) as handle:  # the storm's switch: uncertain (killed mid-call), then done at the next start
+        handle.claim_switch("wire", "console", "red", "1917-11-06T1200-wire", now=NOW)
+        handle.recover(NOW)
+
+    def status(*extra):
+        out = bot("status", "--posts", "posts", "--ledger", str(ledger), *extra, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    data = json.loads(status("--format", "json"))
+    assert [(p["kind"], p["state"], p["persona"]) for p in data["problems"]] == [("switch", "uncertain", "red")]
+    # the service's clock is the real one: in 2026 the storm of 2027 is still to come
+    assert data["personas"] == [{"account": "wire", "platform": "console", "worn": "w", "due": "w"}]
+    with Ledger.open(ledger) as handle:
+        done = handle.claim_switch("wire", "console", "red", None, now=NOW)
+        handle.settle_switch(done, "posted", now=NOW)
+    data = json.loads(status("--format", "json"))
+    assert data["problems"] == []  # superseded by the successful switch to the same persona
+    assert data["personas"] == [{"account": "wire", "platform": "console", "worn": "red", "due": "w"}]
+    assert "  wire on console: red (due: w)" in status().splitlines()

@@ -21,6 +21,7 @@ from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.feed.postfile import Entry
 
 DAY = timedelta(hours=24)
+CLOSE_REPLY = 10  # seconds: a reply this close to its parent is warned about (it waits for the parent)
 
 
 @dataclass(slots=True)
@@ -142,6 +143,9 @@ def build(feed, years_later: int, *, daily_limit: int, file_rank: dict[str, int]
                 continue
             wearing[entry.account] = entry.storm
         event = Event(entry, instant, wearing.get(entry.account), previous if entry.storm else None)
+        if entry.reply_to is not None and (gap := (instant - placed[entry.reply_to].instant).total_seconds()) < CLOSE_REPLY:
+            out.append(warning(entry.path, entry.line, f"reply to {entry.reply_to!r} is due {gap:.0f} s after its parent:"
+                                                       " it waits for the parent's outcome on each network, so it may go out late"))
         placed[entry.id] = event
         events.append(event)
 

@@ -23,6 +23,7 @@ def report(timeline: Timeline, config, ledger: Ledger | None, now: datetime) -> 
     last = ledger.last_posted() if ledger else None
     problems = ledger.problems(limit=50) if ledger else []
     zone = timeline.zone
+    worn = ledger.worn() if ledger else {}
     return {
         **{state: counts.get(state, 0) for state in STATES},
         "claimed": counts.get("claimed", 0),
@@ -37,6 +38,12 @@ def report(timeline: Timeline, config, ledger: Ledger | None, now: datetime) -> 
             "account": upcoming.key.account,
             "platform": upcoming.key.network,
         },
+        "personas": [
+            {"account": account, "platform": network,
+             "worn": worn.get((account, network), timeline.initial.get(account)),
+             "due": timeline.persona_at(account, now)}
+            for account, networks in sorted(platforms.items()) for network in networks
+        ],
         "problems": [
             {
                 "kind": row.kind, "id": row.entry_id, "account": row.account, "platform": row.network,
@@ -57,6 +64,10 @@ def text(data: dict) -> list[str]:
     lines.append(f"last posted: {last['id']} ({last['account']} on {last['platform']}, remote id {last['remote_id']}, at {last['at']})" if last else "last posted: none")
     nxt = data["next"]
     lines.append(f"next due: {nxt['id']} at {nxt['scheduled']} ({nxt['account']} on {nxt['platform']})" if nxt else "next due: none")
+    lines.append("personas:")
+    for p in data["personas"]:
+        due = "" if p["worn"] == p["due"] else f" (due: {p['due']})"
+        lines.append(f"  {p['account']} on {p['platform']}: {p['worn']}{due}")
     if data["problems"]:
         lines.append("problems:")
         for p in data["problems"]:
