@@ -39,10 +39,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))  # run as a script: the checkout, and `bench` as a package
 
-from synth import ACCOUNTS, generate  # noqa: E402
+from bench.synth import ACCOUNTS, generate  # noqa: E402
 
 PY = sys.executable
 LEDGER_ROWS = 1_000_000

@@ -20,14 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: `tests` is a package
 
-from reliability.badrun import MEMORY_LIMIT, run_badinput  # noqa: E402
-from reliability.common import MB, Figures  # noqa: E402
-from reliability.crash import CrashConfig, run_crash  # noqa: E402
-from reliability.crosscrash import CrossConfig, run_crosscrash  # noqa: E402
-from reliability.faults import run_faults  # noqa: E402
-from reliability.leaks import run_leaks  # noqa: E402
+from tests.reliability.badrun import MEMORY_LIMIT, run_badinput  # noqa: E402
+from tests.reliability.common import MB, Figures  # noqa: E402
+from tests.reliability.crash import CrashConfig, run_crash  # noqa: E402
+from tests.reliability.crosscrash import CrossConfig, run_crosscrash  # noqa: E402
+from tests.reliability.faults import run_faults  # noqa: E402
+from tests.reliability.leaks import run_leaks  # noqa: E402
 
 QUICK_CASES = ["syntax-unclosed-quote.yaml", "date-feb-30.yaml", "reply-cycle.yaml", "alias-bomb.yaml",
                "node-flood.yaml", "feed-missing.yaml"]

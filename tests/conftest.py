@@ -1,7 +1,5 @@
-"""Shared fixtures: build small feeds, run `bot` as a real subprocess or in-process.
-
-Each fixture below hands out a plain function (tests/service has a conftest of its
-own, so test modules must not `import conftest`):
+"""Shared fixtures: each hands out a plain function from `tests.support` (import
+those directly in helper modules; test modules must not `import conftest`):
 
 - `make_feed(tmp_path, feed_yaml=BASE_FEED, files=None)` writes a feed folder, returns its path;
 - `run_bot(*args, cwd=..., env=..., measure=False)` runs `python -m bot ...` as a child
@@ -12,134 +10,18 @@ own, so test modules must not `import conftest`):
 - `base_feed_yaml`: BASE_FEED, a valid feed.yaml (accounts paper on x, crier on console;
   personas daily, evening, crier; Europe/Berlin, Gregorian).
 
-Both runners start from a clean environment: no inherited `BOT_*` variable, no NO_COLOR;
-`env` values of None unset a variable.
+Both runners start from a clean environment (tests.support.env.clean_env).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "posts"
-
-BASE_FEED = """\
-title: Test feed
-timezone: Europe/Berlin
-accounts:
-  paper:
-    platform: x
-    persona: daily
-  crier:
-    platform: console
-    persona: crier
-personas:
-  daily:
-    name: The Daily
-    bio: Historical reenactment of a daily paper.
-  evening:
-    name: The Evening
-    bio: Historical reenactment of an evening paper.
-  crier:
-    name: Town Crier
-    bio: Historical reenactment of a town crier.
-"""
-
-def _make_feed(tmp_path: Path, feed_yaml: str | bytes | None = BASE_FEED, files: Mapping[str, str | bytes] | None = None, name: str = "feed") -> Path:
-    """Write a feed folder `tmp_path/name`: feed.yaml (none when None) and `files` (relative path: content)."""
-    root = Path(tmp_path) / name
-    root.mkdir(parents=True, exist_ok=True)
-    all_files = dict(files or {})
-    if feed_yaml is not None:
-        all_files["feed.yaml"] = feed_yaml
-    for relative, content in all_files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return root
-
-
-def clean_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") and k not in ("NO_COLOR", "FORCE_COLOR")}
-    env["PYTHONIOENCODING"] = "utf-8"
-    for key, value in (extra or {}).items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
-
-
-@dataclass
-class BotRun:
-    code: int
-    stdout: str
-    stderr: str
-    peak_mb: float | None = None
-
-    def __iter__(self):
-        return iter((self.code, self.stdout, self.stderr))
-
-
-# Runs `bot` exactly as `python -m bot` does, then writes the process's own peak RSS
-# (VmHWM) to a file at exit. Why not getrusage/wait4 of the child: Linux starts a
-# child's ru_maxrss at its parent's RSS (the memory it had at fork/vfork is counted at
-# exec), so that figure is max(pytest, child), not the child's own.
-_MEASURED = """\
-import atexit, runpy, sys
-out = sys.argv.pop(1)
-def report():
-    with open("/proc/self/status") as status, open(out, "w") as f:
-        f.write(next(line for line in status if line.startswith("VmHWM:")).split()[1])
-atexit.register(report)
-sys.argv[0] = "bot"
-runpy.run_module("bot", run_name="__main__", alter_sys=True)
-"""
-
-
-def _run_bot(*args, cwd: Path | str, env: Mapping[str, str | None] | None = None, timeout: float = 60, measure: bool = False) -> BotRun:
-    """`python -m bot ARGS` as a child process (killed after `timeout` seconds).
-    With `measure`, `.peak_mb` is the child's own peak resident memory (Linux)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        hwm = Path(scratch) / "hwm"
-        measure = measure and Path("/proc/self/status").exists()
-        head = [sys.executable, "-c", _MEASURED, str(hwm)] if measure else [sys.executable, "-m", "bot"]
-        done = subprocess.run(
-            [*head, *map(str, args)], cwd=cwd, env=clean_env(env), stdin=subprocess.DEVNULL,
-            capture_output=True, timeout=timeout,
-        )
-        peak = int(hwm.read_text()) / 1024 if measure else None  # VmHWM is in kB
-    return BotRun(done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"), peak)
-
-
-def _invoke_bot(*args, cwd: Path | str, env: Mapping[str, str | None] | None = None) -> BotRun:
-    """The same through click's CliRunner, in this process."""
-    from click.testing import CliRunner
-
-    from bot.cli import cli
-
-    unset = {k: None for k in os.environ if k.startswith("BOT_") or k in ("NO_COLOR", "FORCE_COLOR")}
-    runner = CliRunner()
-    before = os.getcwd()
-    os.chdir(cwd)
-    try:
-        result = runner.invoke(cli, [str(a) for a in args], env={**unset, **(env or {})}, prog_name="bot")
-    finally:
-        os.chdir(before)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return BotRun(result.exit_code, result.stdout, result.stderr)
+from tests.support.env import clean_env
+from tests.support.feeds import BASE_FEED, REPO, make_feed as _make_feed
+from tests.support.proc import invoke_bot as _invoke_bot, run_bot as _run_bot
 
 
 @pytest.fixture(scope="session")
@@ -177,7 +59,7 @@ def bot_env():
 
 def _x_spec_violations() -> list[str]:
     found: list[str] = []
-    for name in ("fakes.x_server", "tests.fakes.x_server"):
+    for name in ("tests.fakes.x_server",):
         module = sys.modules.get(name)
         if module is not None:
             found += module.pending_violations()
@@ -204,7 +86,7 @@ def _fail_on_x_spec_violations() -> None:
     """Every FakeXServer of this process (tests/fakes/x_server.py) records requests and
     answers that break X's OpenAPI document; any not yet reported fail the test now."""
     if found := _x_spec_violations():
-        from fakes.x_spec import SpecViolation
+        from tests.fakes.x_spec import SpecViolation
 
         raise SpecViolation(f"{len(found)} request(s) or answer(s) to the fake X server broke "
                             "X's published API:\n" + "\n".join(found))

@@ -25,7 +25,7 @@ from bot.publishers import load
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
 from bot.publishers.bluesky import BlueskyPublisher
 from bot.publishers.bluesky.api import link_facets, split_remote_id
-from fakes.bluesky_server import FakeBluesky
+from tests.fakes.bluesky_server import FakeBluesky
 
 POST = "app.bsky.feed.post"
 PROFILE = "app.bsky.actor.profile"

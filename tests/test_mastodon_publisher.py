@@ -21,7 +21,7 @@ from bot.errors import (
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona, env_name
 from bot.publishers.mastodon import MastodonPublisher
 from bot.publishers.mastodon.api import derive_idempotency_key
-from fakes.mastodon_server import FakeMastodon
+from tests.fakes.mastodon_server import FakeMastodon
 
 TOKENS = {"s3cret-alice-TOKEN-0001": "alice", "s3cret-bob-TOKEN-0002": "bob"}
 ALICE_TOKEN, BOB_TOKEN = TOKENS

@@ -17,10 +17,9 @@ from hypothesis import strategies as st
 from bot.replay.anniversary import replay
 from bot.replay.timeline import DAY_MEMO_AFTER, _plain_instant
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
+from bench.synth import generate
 
-from synth import generate  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ROWS = (
     "`bot check`, cold", "`bot check`, warm", "`bot preview --format json`, warm", "`bot run --dry-run`",

@@ -22,9 +22,9 @@ import tweepy
 
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
 from bot.publishers.x import XPublisher
-from fakes import x_server as fx
-from fakes.x_server import FakeXServer
-from fakes.x_spec import SpecViolation
+from tests.fakes import x_server as fx
+from tests.fakes.x_server import FakeXServer
+from tests.fakes.x_spec import SpecViolation
 
 REPO = Path(__file__).resolve().parents[1]
 SECRETS = {
@@ -87,9 +87,9 @@ def test_a_violation_fails_the_running_test_with_the_schema_message(tmp_path):
     (tmp_path / "conftest.py").write_text((REPO / "tests" / "conftest.py").read_text())
     (tmp_path / "test_inner.py").write_text(f"""
 import sys
-sys.path.insert(0, {str(REPO / "tests")!r})
+sys.path.insert(0, {str(REPO)!r})
 import requests
-from fakes.x_server import FakeXServer
+from tests.fakes.x_server import FakeXServer
 
 server = FakeXServer().start()  # outlives the tests: only the hook can report
 

@@ -27,8 +27,8 @@ from bot.publishers import load
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
 from bot.publishers.x import XPublisher
 from bot.publishers.x.api import _BadStatus, base_url_setting, error_for_answer, retry_after
-from fakes import x_server as fx
-from fakes.x_server import FakeXServer, unused_port
+from tests.fakes import x_server as fx
+from tests.fakes.x_server import FakeXServer, unused_port
 
 REPO = Path(__file__).resolve().parents[1]
 SECRETS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes.x_spec import PINNED, Request, XSpec, convert_schema, pinned_spec
+from tests.fakes.x_spec import PINNED, Request, XSpec, convert_schema, pinned_spec
 
 REPO = Path(__file__).resolve().parents[1]
 OPERATIONS = {("post", "/2/tweets"), ("post", "/2/media/upload"), ("post", "/2/media/metadata"),

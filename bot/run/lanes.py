@@ -148,7 +148,7 @@ class Lane:
                 self._pop_missed(head, now, f"waited over the grace of {self.ctx.policy.grace:.0f} s for the persona switch")
                 return now
             wake = self.personas.step(now)
-            grace_end = head.instant + timedelta(seconds=self.ctx.policy.grace) if head is not None else None
+            grace_end = head.instant + timedelta(seconds=self.ctx.policy.grace, milliseconds=1) if head is not None else None
             return wake_min(wake, grace_end, self.reconciler.next_due())
         if head is None:
             return self.reconciler.next_due()
@@ -162,7 +162,9 @@ class Lane:
             log.error("not-recorded %s", fields(entry=head.key.entry_id, account=self.account, platform=self.network,
                                                 reason=f"ledger unavailable past the grace period: {exc}"))
         else:
-            log.error("ledger-error %s", fields(account=self.account, platform=self.network, reason=str(exc), retry_s=LEDGER_RETRY))
+            entry = head.key.entry_id if isinstance(head, Delivery) else None
+            log.error("ledger-error %s", fields(entry=entry, account=self.account, platform=self.network, reason=str(exc),
+                                                retry_s=LEDGER_RETRY))
         return now + timedelta(seconds=LEDGER_RETRY)
 
     # -- the head delivery ------------------------------------------------------------

@@ -10,37 +10,27 @@ Always: no traceback in any output, the child's peak memory under 200 MB.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reliability.common import TESTS, Bot, Figures, MB, actions, base_env, iso_in, tracebacks
+from tests.reliability.common import MB, Figures
+from tests.support.env import x_env as base_env
+from tests.support.proc import BotProcess as Bot, actions, iso_in, tracebacks
 
 MEMORY_LIMIT = 200 * MB
 POSTED = ("base-morning", "base-crier", "base-photo", "base-reply")
 STORM = "base-storm"
 
 
-def _load(name: str, path: Path):
-    """A test helper module by file path, under a name of its own (no clash with conftest)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def corpus():
-    """(module with read_case/build, conftest module, cases) of tests/test_badinput.py."""
-    shared = _load("reliability_shared_conftest", TESTS / "conftest.py")
-    cases = _load("reliability_badinput_corpus", TESTS / "test_badinput.py")
-    return cases, shared, cases.all_cases()
+    """(the bad-input test module, with read_case/build; tests.support.feeds; its cases)."""
+    from tests import test_badinput as cases
+    from tests.support import feeds
+
+    return cases, feeds, cases.all_cases()
 
 
 @dataclass
@@ -82,7 +72,7 @@ def _base_window(case, folder: Path, module, shared) -> tuple[str, str]:
     from bot.settings import Settings
 
     feed_yaml = shared.BASE_FEED + "".join(line + "\n" for line in case.feed_append)
-    root = shared._make_feed(folder, feed_yaml, {"1917-11-06.yaml": module.BASE_POSTS})
+    root = shared.make_feed(folder, feed_yaml, {"1917-11-06.yaml": module.BASE_POSTS})
     loaded = load(Settings(posts=root, display="reference", env={}, years_later=110), now=datetime(2000, 1, 1, tzinfo=UTC))
     instants = [e.instant for e in loaded.timeline.events] if loaded.timeline else []
     if not instants:
@@ -93,7 +83,7 @@ def _base_window(case, folder: Path, module, shared) -> tuple[str, str]:
 def run_case(case, workdir: Path, module, shared) -> CaseResult:
     started = time.monotonic()
     out = CaseResult(case.name, case.post_file)
-    root = module.build(case, workdir, shared._make_feed, shared.BASE_FEED)
+    root = module.build(case, workdir, shared.make_feed, shared.BASE_FEED)
     env = base_env(None, ())
     start, end = _base_window(case, workdir / "reference", module, shared)
     args = ["run", "--dry-run", "--posts", root.name, "--years-later", "110", "--from", start,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reliability.common import HookedX
+from tests.reliability.common import HookedX
 
 
 @pytest.fixture

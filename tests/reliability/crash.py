@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reliability import feeds
-from reliability.common import (
-    Bot, Figures, HookedX, base_env, claimed_after_crash, iso_at, ledger_rows, token, tracebacks,
-)
+from tests.reliability import feeds
+from tests.reliability.common import Figures, HookedX
+from tests.support.env import x_env as base_env, token
+from tests.support.ledger import claimed_after_crash, ledger_rows
+from tests.support.proc import BotProcess as Bot, iso_at, tracebacks
 
 MODES = ("timer", "request", "answer", "switch")
 PROFILE = "/1.1/account/update_profile"

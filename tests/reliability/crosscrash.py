@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reliability import feeds
-from reliability.common import Bot, Figures, iso_at, open_ledger, tracebacks
-from reliability.crash import CrashConfig, Killer
-from reliability.networks import NETWORKS, Call, Networks
+from tests.reliability import feeds
+from tests.reliability.common import Figures
+from tests.support.ledger import open_ledger
+from tests.support.proc import BotProcess as Bot, iso_at, tracebacks
+from tests.reliability.crash import CrashConfig, Killer
+from tests.reliability.networks import NETWORKS, Call, Networks
 
 MODES = ("timer", "request", "answer", "switch")
 FINAL_STATES = ("posted", "missed", "uncertain")

@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fakes.x_server import FakeXServer, unused_port
-from reliability import feeds
-from reliability.common import Bot, Figures, HookedX, actions, base_env, iso_at, ledger_rows, ledger_switches, token, tracebacks
+from tests.fakes.x_server import FakeXServer, unused_port
+from tests.reliability import feeds
+from tests.reliability.common import Figures, HookedX
+from tests.support.env import x_env as base_env, token
+from tests.support.ledger import ledger_rows, ledger_switches
+from tests.support.proc import BotProcess as Bot, actions, iso_at, tracebacks
 
 RETRIES = 3
 TIMEOUT = 1.0

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from reliability import feeds
-from reliability.common import (
-    APP_SECRETS, Bot, Figures, HookedX, account_secrets, base_env, iso_in, ledger_rows, run_command, token, tracebacks,
-)
+from tests.reliability import feeds
+from tests.reliability.common import Figures, HookedX
+from tests.support.env import APP_SECRETS, account_secrets, x_env as base_env, token
+from tests.support.ledger import ledger_rows
+from tests.support.proc import BotProcess as Bot, iso_in, run_command, tracebacks
 
 DOTENV_ONLY = {
     "MASTODON_ACCESS_TOKEN": "mastodon-token-ZZ-LEAKCHECK-M",

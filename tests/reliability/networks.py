@@ -19,10 +19,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from reliability.common import HookedX, Holding, base_env, env_name, token
+from tests.reliability.common import HookedX, Holding
+from tests.support.env import x_env as base_env, env_name, token
 
-from fakes.bluesky_server import FakeBluesky  # noqa: E402  (common put tests/ on sys.path)
-from fakes.mastodon_server import FakeMastodon  # noqa: E402
+from tests.fakes.bluesky_server import FakeBluesky
+from tests.fakes.mastodon_server import FakeMastodon
 
 NETWORKS = ("x", "mastodon", "bluesky")
 BSKY_POST = "app.bsky.feed.post"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reliability.badrun import MEMORY_LIMIT, corpus, run_badinput
+from tests.reliability.badrun import MEMORY_LIMIT, corpus, run_badinput
 
 FAST = [
     "syntax-unclosed-quote.yaml", "date-feb-30.yaml", "reply-cycle.yaml", "media-symlink-out.yaml",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from reliability.crash import CrashConfig, run_crash
+from tests.reliability.crash import CrashConfig, run_crash
 
 
 def check(report, kills: int) -> None:

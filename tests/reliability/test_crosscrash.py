@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from reliability.crosscrash import FINAL_STATES, CrossConfig, run_crosscrash
-from reliability.networks import NETWORKS
+from tests.reliability.crosscrash import FINAL_STATES, CrossConfig, run_crosscrash
+from tests.reliability.networks import NETWORKS
 
 FAST_PLAN = (("switch", "bluesky"), ("request", "x"), ("request", "mastodon"), ("request", "bluesky"),
              ("answer", "mastodon"))

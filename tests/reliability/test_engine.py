@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import requests
 
 from bot.run.ledger import Ledger
-from reliability import feeds
-from reliability.common import token
-from reliability.crash import CrashConfig, _analyse
+from tests.reliability import feeds
+from tests.support.env import token
+from tests.reliability.crash import CrashConfig, _analyse
 
 
 def test_crash_analysis_flags_duplicates_losses_and_wrong_personas(tmp_path, fake_x):
@@ -32,8 +32,8 @@ def test_crash_analysis_flags_duplicates_losses_and_wrong_personas(tmp_path, fak
 
 
 def test_crosscrash_analysis_flags_each_network_on_its_own(tmp_path):
-    from reliability.crosscrash import CrossConfig, analyse
-    from reliability.networks import NETWORKS, Networks, bluesky_password, mastodon_token
+    from tests.reliability.crosscrash import CrossConfig, analyse
+    from tests.reliability.networks import NETWORKS, Networks, bluesky_password, mastodon_token
 
     spec = feeds.Spec({"alpha": "home"}, {"home": "Home", "away": "Away"}, [
         feeds.Item("a", "alpha", 0, "text a"), feeds.Item("b", "alpha", 1, "text b"),

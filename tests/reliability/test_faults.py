@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reliability.faults import FAULTS, disk_full, read_only, refused, token_faults
+from tests.reliability.faults import FAULTS, disk_full, read_only, refused, token_faults
 
 
 @pytest.fixture(scope="module")

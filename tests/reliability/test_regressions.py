@@ -8,9 +8,12 @@ import subprocess
 
 import pytest
 
-from reliability import feeds
-from reliability.common import Bot, HookedX, actions, base_env, iso_at, iso_in, ledger_switches, token
-from reliability.faults import _mount, _umount
+from tests.reliability import feeds
+from tests.reliability.common import HookedX
+from tests.support.env import x_env as base_env, token
+from tests.support.ledger import ledger_switches
+from tests.support.proc import BotProcess as Bot, actions, iso_at, iso_in
+from tests.reliability.faults import _mount, _umount
 
 PROFILE = "/1.1/account/update_profile.json"
 IMAGE = "/1.1/account/update_profile_image.json"
@@ -76,8 +79,8 @@ def test_a_storm_missed_at_start_does_not_undo_a_later_storm_of_the_same_tick(tm
     account switched back by a later storm ended wearing the earlier storm's persona."""
     from datetime import UTC, datetime, timedelta
 
-    from reliability.crosscrash import ledger_keys, switch_rows
-    from reliability.networks import NETWORKS, Networks
+    from tests.reliability.crosscrash import ledger_keys, switch_rows
+    from tests.reliability.networks import NETWORKS, Networks
 
     spec = feeds.Spec({"alpha": "home"}, {"home": "Home Paper", "storm": "Storm Paper"}, [
         feeds.Item("s1", "alpha", 0, "alpha: the palace is taken", storm="storm"),

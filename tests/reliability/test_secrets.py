@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reliability.leaks import find_leaks, run_leaks
+from tests.reliability.leaks import find_leaks, run_leaks
 
 
 def test_no_command_leaks_a_secret(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -214,3 +215,37 @@ def credentials(root: Path) -> dict[str, str]:
             for name in publishers.load(platform).required_credentials(account.key):
                 env[name] = f"fake-{name.lower()}-value"
     return env
+
+
+def real_engine(root: Path, ledger: Path, clock: ManualClock, env: dict, *, mode: RunMode = RunMode(watch=False),
+                **options) -> Engine:
+    """An engine over the feed at `root` with the real publishers (X, Mastodon, Bluesky),
+    which `env` points at fake servers; time is the manual clock's."""
+    env = {"BOT_CACHE": str(Path(ledger).parent / "cache"), **env}
+    settings = Settings.resolve(env, posts=str(root), ledger=str(ledger), **options)
+    return Engine(settings, mode, clock=clock)
+
+
+class ActionLog(logging.Handler):
+    """The service's action lines (`bot` logger), formatted as on stderr, kept in a list."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        from bot.run.logs import Formatter, LOGGER
+
+        self.setFormatter(Formatter())
+        self.lines: list[str] = []
+        self._logger = logging.getLogger(LOGGER)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def __enter__(self) -> ActionLog:
+        self._level = self._logger.level
+        self._logger.setLevel(logging.INFO)
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)

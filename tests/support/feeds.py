@@ -81,3 +81,22 @@ def story(root: Path, accounts: Mapping[str, str | list[str]], posts: list[dict]
         body = {"date": day, "posts": entries}
         (root / f"{day}.yaml").write_text(yaml.safe_dump(body, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return root
+
+
+def alternating(root: Path, entries: int, accounts=("alpha", "beta"), gap_minutes: int = 1,
+                storm_at: int | None = None) -> Path:
+    """`entries` posts "entry number NNNN" (ids eNNNN) alternating between `accounts` on X,
+    `gap_minutes` apart from 1917-11-06 08:00 (replayed 100 years later); entry `storm_at`
+    storms its account to "Stormed Times"."""
+    from datetime import datetime, timedelta
+
+    start = datetime(1917, 11, 6, 8, 0)
+    posts = []
+    for i in range(entries):
+        moment = start + timedelta(minutes=i * gap_minutes)
+        post = {"date": f"{moment:%Y-%m-%d}", "time": f"{moment:%H:%M}", "account": accounts[i % len(accounts)],
+                "id": f"e{i:04d}", "text": f"entry number {i:04d}"}
+        if storm_at == i:
+            post["storm"] = "stormed"
+        posts.append(post)
+    return story(root, {a: "x" for a in accounts}, posts, personas={"stormed": "Stormed Times"})
