@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.speed import cache as cache_module
+from bot.speed import records as records_module
 from bot.speed import pool as pool_module
 from bot.speed.cache import ParseCache
 from bot.speed.packing import pack, unpack
@@ -105,7 +106,7 @@ def test_same_size_edit_with_restored_mtime_still_misses(feed_dir, tmp_path):
 
 
 def test_corrupt_or_truncated_bucket_is_ignored_and_replaced(feed_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(cache_module, "BUCKETS", 1)  # every file in one bucket
+    monkeypatch.setattr(records_module, "BUCKETS", 1)  # every file in one bucket
     folder = tmp_path / "cache"
     load(feed_dir, Counting(folder))
     (bucket,) = ParseCache(folder).folder_for(feed_dir).iterdir()
@@ -145,7 +146,7 @@ def test_deleted_file_drops_out_and_its_entry_is_removed(feed_dir, tmp_path):
     feed = load(feed_dir, cache)
     assert cache.parsed == []
     assert not any(e.path.endswith("1939-09-05.yaml") for e in feed.entries)
-    left = {cache_module._bucket_name(f"1939-09-0{day}.yaml") for day in range(1, 5)}
+    left = {records_module.bucket_name(f"1939-09-0{day}.yaml") for day in range(1, 5)}
     assert {p.name for p in cache.folder_for(feed_dir).iterdir()} == left
 
 
@@ -246,10 +247,10 @@ def test_progress_draws_on_a_terminal_and_erases_itself():
 
 
 def test_files_older_than_their_bucket_are_not_read_again(feed_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(cache_module, "RACY_NS", -10**15)  # as if every file were written long before
+    monkeypatch.setattr(records_module, "RACY_NS", -10**15)  # as if every file were written long before
     reads = []
-    real = cache_module._key_and_bytes
-    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path, info: reads.append(os.path.basename(path)) or real(path, info))
+    real = cache_module.key_and_bytes
+    monkeypatch.setattr(cache_module, "key_and_bytes", lambda path, info: reads.append(os.path.basename(path)) or real(path, info))
     load(feed_dir, Counting(tmp_path / "c"))
     assert len(reads) == 5
     reads.clear()
@@ -268,8 +269,8 @@ def test_files_older_than_their_bucket_are_not_read_again(feed_dir, tmp_path, mo
 
 def test_files_written_just_before_their_bucket_are_always_hashed(feed_dir, tmp_path, monkeypatch):
     reads = []
-    real = cache_module._key_and_bytes
-    monkeypatch.setattr(cache_module, "_key_and_bytes", lambda path, info: reads.append(os.path.basename(path)) or real(path, info))
+    real = cache_module.key_and_bytes
+    monkeypatch.setattr(cache_module, "key_and_bytes", lambda path, info: reads.append(os.path.basename(path)) or real(path, info))
     load(feed_dir, Counting(tmp_path / "c"))
     reads.clear()
     load(feed_dir, Counting(tmp_path / "c"))
@@ -347,3 +348,46 @@ def test_same_content_with_a_new_mtime_is_not_parsed_again(feed_dir, tmp_path):
     again = Counting(tmp_path / "c")
     same(load(feed_dir, again), load(feed_dir, None))
     assert again.parsed == [] and again.hits == 5
+
+
+def test_a_rule_changed_in_the_bot_is_never_answered_from_the_cache(tmp_path):
+    """The cache key covers the bot's own code: with X's limit changed in the source, a warm
+    `bot check` gives what a cold one gives, not the result stored under the old rule."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.support.env import clean_env
+    from tests.support.feeds import SAMPLE
+
+    code = tmp_path / "code"
+    shutil.copytree(Path(cache_module.__file__).parents[1], code / "bot", ignore=shutil.ignore_patterns("__pycache__"))
+    env = clean_env({"PYTHONPATH": str(code), "BOT_CACHE": str(tmp_path / "cache")})
+
+    def check(cache: str = "cache"):
+        out = subprocess.run([sys.executable, "-m", "bot", "check", str(SAMPLE)], capture_output=True, text=True,
+                             env={**env, "BOT_CACHE": str(tmp_path / cache)}, cwd=tmp_path, timeout=60)
+        assert "Traceback" not in out.stderr, out.stderr
+        return out.stdout.splitlines()[-1]
+
+    assert check() == "0 errors, 0 warnings in 4 files (47 entries)"
+    rules = code / "bot" / "publishers" / "x" / "publisher.py"
+    rules.write_text(rules.read_text().replace("    text=280,", "    text=20,"))
+    warm, cold = check(), check("fresh-cache")
+    assert warm == cold and not warm.startswith("0 errors"), (warm, cold)
+
+
+def test_the_stamp_follows_the_code_and_the_libraries(monkeypatch):
+    from bot.speed import records
+
+    records.stamp.cache_clear()
+    first = records.stamp()
+    assert records.stamp() == first and len(first) == 64
+    import yaml
+
+    monkeypatch.setattr(yaml, "__version__", "0.0-other")
+    records.stamp.cache_clear()
+    assert records.stamp() != first
+    monkeypatch.undo()
+    records.stamp.cache_clear()
+    assert records.stamp() == first

@@ -163,11 +163,15 @@ class Engine:
         storms = [d for d in self.items if d.entry.storm]
         seen = self.ledger.states_for([d.key for d in storms]) if storms else {}
         desired = {slot: baseline.get(slot[0]) for slot in self.lanes}
+        coming: dict[tuple[str, str], set[str]] = {slot: set() for slot in self.lanes}  # storms still to handle
         for d in storms:
+            slot = (d.key.account, d.key.network)
             if d.key in seen:
-                desired[(d.key.account, d.key.network)] = d.event.persona
+                desired[slot] = d.event.persona
+            elif slot in coming:
+                coming[slot].add(d.event.persona)
         for slot, lane in self.lanes.items():
-            lane.personas.start(desired[slot], self.timeline.initial.get(slot[0]))
+            lane.personas.start(desired[slot], self.timeline.initial.get(slot[0]), coming[slot])
 
     def _personas_at(self, moment: datetime | None) -> dict[str, str | None]:
         worn = dict(self.timeline.initial)

@@ -80,14 +80,17 @@ class Personas:
 
     # -- goals ------------------------------------------------------------------
 
-    def start(self, desired: str | None, initial: str | None) -> None:
-        """At start: make the account wear `desired` (the persona due now)."""
+    def start(self, desired: str | None, initial: str | None, coming: set[str] = frozenset()) -> None:
+        """At start: make the account wear `desired` (the persona due now); `coming`: the
+        personas of this slot's storms still to handle in this run."""
         if desired is None:
             return
         ledger, lane = self.lane.ctx.ledger, self.lane
         last = ledger.last_switch(lane.account, lane.network)
         good = ledger.last_good_switch(lane.account, lane.network)
-        if last is not None and last.persona == desired and last.state == "failed" and last.permanent:
+        if last is not None and last.state != "posted" and last.persona != desired and last.persona in coming:
+            pass  # a storm's switch cut short: the storm switches it again when its turn comes, not back and forth
+        elif last is not None and last.persona == desired and last.state == "failed" and last.permanent:
             self.refusals[desired] = last.reason or "refused"  # reported once, when it happened
         elif good is not None and good.persona == desired and last.switch_id == good.switch_id:
             self.check = desired  # worn, as far as the ledger knows: compare with the network

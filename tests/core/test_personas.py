@@ -147,3 +147,58 @@ def test_a_kill_between_the_switch_and_the_storm_post_does_not_switch_again(tmp_
     drive(engine, clock, at("10:10"))
     assert [c.persona.key for c in x.calls if c.kind == "switch"] == switched
     assert len(x.by_entry("stormed")) == 1
+
+
+def two_storms(root):
+    return story(root, {"a": "x"}, [
+        {"date": "1927-01-01", "time": "10:00", "account": "a", "id": "red-storm", "storm": "red", "text": "Red."},
+        {"date": "1927-01-01", "time": "10:10", "account": "a", "id": "blue-storm", "storm": "blue", "text": "Blue."},
+    ], personas={"red": "Red Paper", "blue": "Blue Paper"})
+
+
+def test_a_storm_missed_at_start_does_not_undo_a_later_storm_of_the_same_tick(tmp_path, clock, x):
+    """At a start, the missed storm's switch goes before the later storm's delivery, in order."""
+    clock.now = at("10:14")
+    engine = make_engine(two_storms(tmp_path / "feed"), tmp_path / "ledger.sqlite3", clock, {"x": x}, env={"BOT_GRACE": "300"})
+    engine.start()
+    drive(engine, clock, at("10:30"))
+    assert [c.persona.key for c in x.calls if c.kind == "switch"][-1] == "blue"
+    assert x.profiles["a"].name == "Blue Paper"
+    assert [c.post.persona.key for c in x.calls if c.kind == "post"] == ["blue"]
+
+
+def test_a_storm_that_falls_late_in_its_lane_still_switches_the_persona(tmp_path, clock, x):
+    """A slow network makes the storm too late to post; its persona still changes, then the next post wears it."""
+    feed = story(tmp_path / "feed", {"a": "x"}, [
+        {"date": "1927-01-01", "time": "10:00", "account": "a", "id": "slow", "text": "A slow call."},
+        {"date": "1927-01-01", "time": "10:01", "account": "a", "id": "storm", "storm": "red", "text": "Stormed."},
+        {"date": "1927-01-01", "time": "10:30", "account": "a", "id": "after", "text": "After."},
+    ], personas={"red": "Red Paper"})
+    engine = make_engine(feed, tmp_path / "ledger.sqlite3", clock, {"x": x}, env={"BOT_GRACE": "120"})
+    engine.start()
+    drive(engine, clock, at("10:00", 1))
+    x.duration = 600  # the next call takes ten minutes
+    drive(engine, clock, at("11:00"))
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        assert conn.execute("SELECT state FROM deliveries WHERE entry_id = 'storm'").fetchone() == ("missed",)
+    assert x.profiles["a"].name == "Red Paper"
+    assert [(c.post.entry_id, c.post.persona.key) for c in x.calls if c.kind == "post"][-1] == ("after", "red")
+
+
+def test_a_switch_killed_mid_call_is_made_again_at_the_next_start(tmp_path, clock, x):
+    feed = two_storms(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x})
+    engine.start()
+    drive(engine, clock, at("09:59", 30))
+    x.fail("switch", Killed())
+    try:
+        drive(engine, clock, at("10:01"))
+    except Killed:
+        kill(engine)
+    assert switches(ledger)[-1][1:3] == ("red", "claimed")
+    engine = make_engine(feed, ledger, clock, {"x": x})
+    engine.start()
+    drive(engine, clock, at("10:05"))
+    assert switches(ledger)[-2][1:3] == ("red", "uncertain") and switches(ledger)[-1][1:3] == ("red", "posted")
+    assert x.profiles["a"].name == "Red Paper"

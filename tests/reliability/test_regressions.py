@@ -19,6 +19,7 @@ PROFILE = "/1.1/account/update_profile.json"
 IMAGE = "/1.1/account/update_profile_image.json"
 
 
+@pytest.mark.slow  # in process, in the default run: tests/core/test_personas.py
 def test_a_persona_switch_killed_mid_call_is_applied_again_at_the_next_start(tmp_path, fake_x):
     """Found by the crash suite: the start-up correction skipped a switch left
     uncertain by kill -9, so the account kept half of its old profile forever."""
@@ -73,6 +74,7 @@ def test_bot_status_reads_a_ledger_on_a_read_only_filesystem(tmp_path):
         _umount(mount)
 
 
+@pytest.mark.slow  # in process, in the default run: tests/core/test_personas.py
 def test_a_storm_missed_at_start_does_not_undo_a_later_storm_of_the_same_tick(tmp_path):
     """Found with the cross-posting crash suite: at a start, a storm too late to post
     queued its persona switch behind the later deliveries of the same tick, so an
@@ -110,6 +112,7 @@ def test_a_storm_missed_at_start_does_not_undo_a_later_storm_of_the_same_tick(tm
 
 
 
+@pytest.mark.slow  # in process, in the default run: tests/core/test_personas.py
 def test_a_storm_that_falls_late_in_its_lane_still_switches_the_persona(tmp_path):
     """Found with the cross-posting crash suite: a storm that became too late while its
     lane was busy (a slow network) was recorded missed without its persona switch, so

@@ -30,9 +30,9 @@ def test_files_added_and_edited_while_running_take_effect(tmp_path):
     feed = tmp_path / "posts"
     feed.mkdir()
     (feed / "feed.yaml").write_text(FEED)
-    # one minute of history is half a second of rehearsal
+    # one minute of history is a fifth of a second of rehearsal
     (feed / "a.yaml").write_text("date: 1917-11-06\nposts:\n" + post("08:00", "first", "first") + post("08:20", "edited", "before the edit"))
-    bot = BotProcess(["run", "--posts", str(feed), "--start-at", iso_in(2), "--speed", "120", "--ledger", str(tmp_path / "l.sqlite3")],
+    bot = BotProcess(["run", "--posts", str(feed), "--start-at", iso_in(3), "--speed", "300", "--ledger", str(tmp_path / "l.sqlite3")],
                      clean_env(), tmp_path, "run")
     try:
         bot.wait_for(lambda: any(line.split(" ")[1:2] == ["watching"] for line in bot.lines()), 20, "the watcher")
