@@ -41,6 +41,7 @@ def bench_output(tmp_path_factory) -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # runs the benchmark itself (about 20 s); the cache's answers are checked below, in the default run
 def test_table_has_every_row_with_numbers(bench_output):
     rows = [line for line in bench_output.splitlines() if line.startswith("| ") and not line.startswith(("| measurement", "| ---"))]
     assert len(rows) == len(ROWS)
@@ -52,13 +53,17 @@ def test_table_has_every_row_with_numbers(bench_output):
     assert "Machine:" in bench_output and "cores" in bench_output and "Python" in bench_output
 
 
+@pytest.mark.slow
 def test_bench_reports_cached_and_uncached_identical(bench_output):
     assert "check output identical: yes; preview JSON identical: yes" in bench_output
 
 
 def run_bot(args, cache: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "BOT_CACHE": str(cache), "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, cwd=cwd, env=env, timeout=120)
+    """`bot ARGS` in process (the cache lives on disk either way) with its own cache folder."""
+    from tests.support.proc import invoke_bot
+
+    out = invoke_bot(*args, cwd=cwd, env={"BOT_CACHE": str(cache), "NO_COLOR": "1"})
+    return subprocess.CompletedProcess(args, out.code, out.stdout.encode(), out.stderr.encode())
 
 
 def test_cached_and_uncached_runs_agree(tmp_path):

@@ -1,6 +1,8 @@
-"""The plugin interface from outside: examples/webhook-publisher is pip-installed into this
-environment, found through the `bot.publishers` entry point, and `bot run` publishes a feed
-through it to a receiver on 127.0.0.1."""
+"""The plugin interface from outside: examples/webhook-publisher is pip-installed into a
+folder of the test's own (`pip install --target`, put on PYTHONPATH for the commands the
+tests run: nothing is installed into the environment running the tests), found through
+the `bot.publishers` entry point, and `bot run` publishes a feed through it to a receiver
+on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -21,45 +23,47 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.env import clean_env
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "webhook-publisher"
-DIST = "bot-webhook-publisher"
 ENTRY_POINT = ("webhook", "bot_webhook:WebhookPublisher")
 
 
-def installed_copy_is_current() -> bool:
-    """The example is installed, with this entry point and this module source."""
-    try:
-        dist = metadata.distribution(DIST)
-    except metadata.PackageNotFoundError:
-        return False
-    points = {(ep.name, ep.value) for ep in dist.entry_points if ep.group == "bot.publishers"}
-    module = Path(dist.locate_file("bot_webhook/__init__.py"))
-    source = EXAMPLE / "bot_webhook" / "__init__.py"
-    return points == {ENTRY_POINT} and module.is_file() and module.read_bytes() == source.read_bytes()
-
-
 @pytest.fixture(scope="module")
-def webhook_installed(tmp_path_factory):
-    """pip-install the example (offline, from a copy so the source tree gets no build files);
-    skipped when the same version is installed already, so reruns are quick."""
-    if not installed_copy_is_current():
-        build = tmp_path_factory.mktemp("webhook-build") / "webhook-publisher"
-        shutil.copytree(EXAMPLE, build, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-        out = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-             "--disable-pip-version-check", "--force-reinstall", str(build)],
-            capture_output=True, text=True, timeout=180)
-        assert out.returncode == 0, (
-            "pip could not install examples/webhook-publisher (offline builds need setuptools>=70.1 "
-            "in the test environment):\n" + out.stdout[-2000:] + out.stderr[-2000:])
-        importlib.invalidate_caches()  # let this process's import system see the new files
-    assert installed_copy_is_current()
+def plugin_site(tmp_path_factory) -> Path:
+    """A folder holding the example as pip installs it (offline, from a copy so the source
+    tree gets no build files): its module and its dist-info with the entry point."""
+    work = tmp_path_factory.mktemp("webhook")
+    build = work / "webhook-publisher"
+    shutil.copytree(EXAMPLE, build, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    site = work / "site"
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "--target", str(site), str(build)],
+        capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, (
+        "pip could not build examples/webhook-publisher (offline builds need setuptools>=70.1 "
+        "in the test environment):\n" + out.stdout[-2000:] + out.stderr[-2000:])
+    points = {(ep.name, ep.value) for dist in metadata.distributions(path=[str(site)]) for ep in dist.entry_points
+              if ep.group == "bot.publishers"}
+    assert points == {ENTRY_POINT}
+    return site
+
+
+@pytest.fixture
+def webhook_installed(plugin_site, monkeypatch):
+    """The plugin visible to this process for one test (sys.path), and to the commands it runs (PYTHONPATH)."""
     from bot import publishers
 
-    publishers._entry_points.cache_clear()  # this process learns of the new entry point too
-    yield
+    monkeypatch.syspath_prepend(str(plugin_site))
+    importlib.invalidate_caches()
     publishers._entry_points.cache_clear()
+    publishers.load.cache_clear()
+    yield plugin_site
+    publishers._entry_points.cache_clear()
+    publishers.load.cache_clear()
+    sys.modules.pop("bot_webhook", None)
 
 
 # -- a receiver on 127.0.0.1 ----------------------------------------------------------------
@@ -126,9 +130,10 @@ posts:
 """
 
 
-def env_for(receiver: Receiver | None, tmp_path: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("X_", "BOT_", "MASTODON_", "BLUESKY_", "WEBHOOK_"))}
+def env_for(receiver: Receiver | None, tmp_path: Path, site: Path) -> dict:
+    env = {k: v for k, v in clean_env().items() if not k.startswith("WEBHOOK_")}
     env["NO_COLOR"] = "1"
+    env["PYTHONPATH"] = str(site)
     if receiver is not None:
         env["WEBHOOK_WIRE_URL"] = receiver.url + "/hook/wire"
         env["WEBHOOK_CHAT_ROOM_URL"] = receiver.url + "/hook/chat-room"
@@ -149,11 +154,11 @@ def test_a_feed_runs_through_the_installed_webhook_publisher(tmp_path, webhook_i
     ledger = tmp_path / "ledger.sqlite3"
     receiver = Receiver()
     try:
-        env = env_for(receiver, tmp_path)
+        env = env_for(receiver, tmp_path, webhook_installed)
         checked = bot("check", str(feed), "--credentials", env=env, cwd=tmp_path)
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
-        start = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+        start = (datetime.now(UTC) + timedelta(seconds=2.5)).isoformat()
         log = tmp_path / "run.log"
         with open(log, "wb") as err:
             proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--posts", str(feed), "--start-at", start,
@@ -210,7 +215,7 @@ def test_check_reports_a_missing_webhook_url(tmp_path, webhook_installed):
     (feed / "feed.yaml").write_text(FEED, encoding="utf-8")
     (feed / "posts.yaml").write_text(POSTS, encoding="utf-8")
     (feed / "wire.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    out = bot("check", str(feed), "--credentials", env=env_for(None, tmp_path), cwd=tmp_path)
+    out = bot("check", str(feed), "--credentials", env=env_for(None, tmp_path, webhook_installed), cwd=tmp_path)
     assert out.returncode == 1
     assert f"{feed / 'feed.yaml'}:5: error: account 'wire' on webhook lacks credentials: set WEBHOOK_WIRE_URL" in out.stdout
     assert "set WEBHOOK_CHAT_ROOM_URL" in out.stdout
@@ -221,9 +226,9 @@ def test_an_unknown_platform_lists_the_installed_publishers(tmp_path, webhook_in
     feed.mkdir()
     (feed / "feed.yaml").write_text(FEED.replace("platform: webhook,", "platform: webhok,"), encoding="utf-8")
     (feed / "posts.yaml").write_text("date: 1917-11-07\nposts: []\n", encoding="utf-8")
-    out = bot("check", str(feed), env=env_for(None, tmp_path), cwd=tmp_path)
+    out = bot("check", str(feed), env=env_for(None, tmp_path, webhook_installed), cwd=tmp_path)
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    installed = sorted(ep.name for ep in metadata.entry_points(group="bot.publishers"))
+    installed = sorted({ep.name for ep in metadata.entry_points(group="bot.publishers")})
     assert {"console", "x", "webhook"} <= set(installed)
     assert (f"{feed / 'feed.yaml'}:5: error: unknown platform 'webhok' for account 'wire' "
             f"(installed: {', '.join(installed)}) (did you mean 'webhook'?)") in out.stdout.splitlines()
