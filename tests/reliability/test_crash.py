@@ -1,6 +1,7 @@
 """Crash suite: kill -9 at seeded instants, restart until the feed is done (see crash.py).
 
-Fast: 5 kills on a 60-entry feed. Slow: 55 kills on a 300-entry feed.
+Both slow: 5 kills on a 60-entry feed, 55 kills on a 300-entry feed (the default run has
+the cross-posting suite's fast subset, tests/reliability/test_crosscrash.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def check(report, kills: int) -> None:
     assert report.states and list(report.states.values()).count("posted") >= len(report.states) // 3
 
 
+@pytest.mark.slow  # the default run has the cross-posting crash suite's fast subset (kills on every network)
 def test_crash_fast(tmp_path):
     report = run_crash(tmp_path, CrashConfig(entries=60, kills=5, seed=7, gap=0.15))
     check(report, 5)

@@ -25,11 +25,13 @@ def test_fault(outcomes, fault):
     assert out.requests <= (fault.requests if fault.kind != "403_453" else 2)
 
 
+@pytest.mark.slow  # the retry logic in process: tests/core/test_delivery.py, tests/core/test_personas.py
 def test_connection_refused(tmp_path):
     out = refused(tmp_path)
     assert out.problems == [] and out.tracebacks == 0 and out.duplicates == 0
 
 
+@pytest.mark.slow  # a ledger that cannot be written, in process: tests/core/test_delivery.py
 def test_ledger_disk_full(tmp_path):
     out = disk_full(tmp_path)
     if out.skipped:
