@@ -19,7 +19,16 @@ class State:
 
 
 def clock() -> datetime:
-    """The one place the CLI reads the wall clock."""
+    """The one place check, preview and status read the wall clock: the default years_later
+    and the warning for entries in the past depend on it. BOT_NOW (an ISO instant) stands
+    in for it, to see a feed as it will be checked on another day (and for tests)."""
+    fixed = os.environ.get("BOT_NOW", "").strip()
+    if fixed:
+        try:
+            moment = datetime.fromisoformat(fixed)
+        except ValueError:
+            raise click.UsageError(f"BOT_NOW must be an ISO date-time, not {fixed!r}") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return datetime.now(UTC)
 
 
@@ -60,12 +69,21 @@ def ledger_option(f):
 
 
 def load_or_fail(settings):
+    """The feed, checked, with the years_later its ledger keeps (if any) and a warning when an
+    explicit years_later puts entries in the past."""
     from bot.load import feed_cache, load
+    from bot.run.ledger import kept_years_later
 
+    now = clock()
     try:  # frozen: the feed lives until the command ends
-        return load(settings, now=clock(), cache=feed_cache(settings), freeze=True)
+        loaded = load(settings, now=now, cache=feed_cache(settings), freeze=True, kept=kept_years_later(settings.ledger))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    if past := loaded.in_the_past(settings, now):
+        from bot.load import sort_key
+
+        loaded.diagnostics = sorted(loaded.diagnostics + past, key=sort_key(loaded.feed))
+    return loaded
 
 
 def echo_diagnostics(loaded, *, err: bool, summary: bool) -> None:
@@ -75,6 +93,12 @@ def echo_diagnostics(loaded, *, err: bool, summary: bool) -> None:
         click.echo(str(diagnostic), err=err)
     if summary:
         click.echo(summarize(loaded.diagnostics, loaded.feed.files, len(loaded.feed.entries)), err=err)
+
+
+def echo_span(loaded) -> None:
+    """`replays FIRST .. LAST, years_later N`, on stderr: stdout stays the located lines and the summary."""
+    if span := loaded.span():
+        click.echo(span, err=True)
 
 
 def open_ledger_readonly(settings):
@@ -128,6 +152,7 @@ def check(ctx, folder, posts, years_later, credentials, ledger):
         with handle:
             loaded.diagnostics.extend(edited_after_posting(loaded.feed.entries, handle.posted_hashes()))
     echo_diagnostics(loaded, err=False, summary=True)
+    echo_span(loaded)
     ctx.exit(0 if loaded.ok else 1)
 
 
@@ -153,14 +178,16 @@ def preview(ctx, folder, posts, years_later, start, end, accounts, fmt, out, ser
 
         ctx.exit(serve_page(settings.posts, lambda live: views.html_page(load_or_fail(settings), settings, live=live), port=port))
     loaded = load_or_fail(settings)
-    if not loaded.ok:
-        echo_diagnostics(loaded, err=True, summary=True)
+    echo_diagnostics(loaded, err=True, summary=not loaded.ok)  # warnings, or every problem and the summary
+    echo_span(loaded)
+    if loaded.timeline is None:  # feed.yaml is unusable: nothing to show
         ctx.exit(1)
-    echo_diagnostics(loaded, err=True, summary=False)  # warnings only
     try:
         events = views.chosen(loaded, settings)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    if not events and loaded.ok:
+        click.echo(views.nothing_chosen(loaded, settings), err=True)
     if fmt == "html":
         target = out or "preview.html"
         try:
@@ -175,6 +202,7 @@ def preview(ctx, folder, posts, years_later, start, end, accounts, fmt, out, ser
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         for line in views.text(loaded, events, click.style if color else None):
             click.echo(line, color=color)
+    ctx.exit(0 if loaded.ok else 1)  # the valid rest is shown either way; problems make it exit 1
 
 
 def parse_instant(value: str | None, name: str) -> datetime | None:

@@ -33,6 +33,31 @@ class Loaded:
     def errors(self) -> int:
         return sum(1 for d in self.diagnostics if d.is_error)
 
+    def span(self) -> str | None:
+        """`replays 2027-01-11 .. 2036-06-10, years_later 367` (replay zone dates), or None."""
+        timeline = self.timeline
+        if timeline is None or not timeline.events:
+            return None
+        zone = timeline.zone
+        first, last = timeline.events[0].instant.astimezone(zone), timeline.events[-1].instant.astimezone(zone)
+        return f"replays {first:%Y-%m-%d} .. {last:%Y-%m-%d}, years_later {timeline.years_later}"
+
+    def in_the_past(self, settings: Settings, now: datetime) -> list[Diagnostic]:
+        """A warning, with a count, when an explicit years_later puts entries before `now`
+        (`bot run` would record them missed); the default rule never does."""
+        from bot.feed.diagnostics import warning
+
+        explicit = settings.explicit_years_later(self.feed.config.years_later) if self.feed.config else None
+        if self.timeline is None or explicit is None:
+            return []
+        past = [event for event in self.timeline.events if event.instant <= now]
+        if not past:
+            return []
+        first = past[0].entry
+        n, source = explicit
+        return [warning(first.path, first.line, f"{len(past)} of {len(self.timeline.events)} entries replay before now with "
+                                                f"years_later {n} (from {source}): `bot run` would record them missed")]
+
     def lines(self, encode, platforms) -> list[str]:
         """`list(encode(timeline.events, timeline, platforms))`, kept by the cache between runs."""
         if self.cache is None:
@@ -47,14 +72,15 @@ def feed_cache(settings: Settings, *, progress: bool = True):
     return ParseCache(settings.cache, progress=progress)
 
 
-def years_later(settings: Settings, config, moments, now: datetime) -> int | None:
-    """The years_later in force: the option or variable, else feed.yaml, else the
-    default rule for these entry moments (None when there are none)."""
+def years_later(settings: Settings, config, moments, now: datetime, kept: int | None = None) -> int | None:
+    """The years_later in force: the option or variable, else feed.yaml, else the value
+    kept by the ledger, else the default rule for these entry moments (None when there
+    are none)."""
     def rule():
-        moments_list = list(moments)
-        return default_years_later(max(moments_list), config.replay_zone, now) if moments_list else None
+        first = min(moments, default=None)
+        return default_years_later(first, config.replay_zone, now) if first is not None else None
 
-    return settings.years_later_for(config.years_later, rule)
+    return settings.years_later_for(config.years_later, rule, kept)
 
 
 @contextmanager
@@ -83,11 +109,12 @@ def sort_key(feed: Feed):
     return lambda d: (d.path != first, d.path, d.line)
 
 
-def load(settings: Settings, *, now: datetime, cache=None, freeze: bool = False) -> Loaded:
+def load(settings: Settings, *, now: datetime, cache=None, freeze: bool = False, kept: int | None = None) -> Loaded:
     """Read and check the feed of `settings`, and build its timeline.
 
     `cache`: a parse cache from `feed_cache` (None: parse every file here);
-    `freeze` as in `paused_gc` (for a command that ends once it has used the feed)."""
+    `freeze` as in `paused_gc` (for a command that ends once it has used the feed);
+    `kept`: the years_later a ledger keeps (see `kept_years_later`)."""
     from bot.replay.timeline import build
 
     with paused_gc(freeze=freeze):
@@ -95,7 +122,7 @@ def load(settings: Settings, *, now: datetime, cache=None, freeze: bool = False)
         diagnostics = list(feed.diagnostics)
         timeline = None
         if feed.config is not None:
-            n = years_later(settings, feed.config, (entry.moment for entry in feed.entries), now)
+            n = years_later(settings, feed.config, (entry.moment for entry in feed.entries), now, kept)
             timeline = (cache.build_timeline if cache else build)(feed, n or 1, daily_limit=settings.daily_limit)
             diagnostics.extend(timeline.diagnostics)
     diagnostics.sort(key=sort_key(feed))

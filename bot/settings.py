@@ -67,6 +67,7 @@ class Settings:
     display: str  # the feed folder as the user wrote it (diagnostics show paths under it)
     env: Mapping[str, str] = field(repr=False)
     years_later: int | None = None  # --years-later, else BOT_YEARS_LATER; see `years_later_for`
+    years_later_from: str | None = None  # which of the two gave it
     ledger: Path = Path(DEFAULT_LEDGER)
     ledger_given: bool = False  # by --ledger (a rehearsal uses no other ledger than one given so)
     cache: Path = Path(".")
@@ -91,6 +92,8 @@ class Settings:
             display=display,
             env=env,
             years_later=years_later if years_later is not None else whole(env, "BOT_YEARS_LATER", None, 1, 5000),
+            years_later_from="--years-later" if years_later is not None else (
+                "BOT_YEARS_LATER" if (env.get("BOT_YEARS_LATER") or "").strip() else None),
             ledger=Path(ledger or env.get("BOT_LEDGER") or DEFAULT_LEDGER),
             ledger_given=ledger is not None,
             cache=cache_folder(env),
@@ -103,13 +106,23 @@ class Settings:
             accounts=tuple(accounts),
         )
 
-    def years_later_for(self, from_feed: int | None, default_rule) -> int | None:
-        """The option or variable, else feed.yaml's `years_later:`, else `default_rule()`
-        (the anniversary rule's default for this feed; None for a feed without entries)."""
+    def explicit_years_later(self, from_feed: int | None) -> tuple[int, str] | None:
+        """(N, where it was given) when years_later is set: the option or variable, else feed.yaml."""
         if self.years_later is not None:
-            return self.years_later
+            return self.years_later, self.years_later_from or "--years-later"
         if from_feed is not None:
-            return from_feed
+            return from_feed, "feed.yaml"
+        return None
+
+    def years_later_for(self, from_feed: int | None, default_rule, kept: int | None = None) -> int | None:
+        """The option or variable, else feed.yaml's `years_later:`, else the value a ledger
+        keeps from its first run (`kept`), else `default_rule()` (the anniversary rule's
+        default for this feed: its first entry in the future; None without entries)."""
+        explicit = self.explicit_years_later(from_feed)
+        if explicit is not None:
+            return explicit[0]
+        if kept is not None:
+            return kept
         return default_rule()
 
     def check_accounts(self, known: Iterable[str]) -> None:

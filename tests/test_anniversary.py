@@ -283,7 +283,7 @@ posts:
   - {time: "10:00", account: paper, text: First.}
   - {time: "12:00", account: paper, text: Last., date: 1917-11-08}
 """
-NOW = utc(2027, 11, 8, 10, 0)  # 11:00 in Berlin: the last entry (12:00) is still ahead
+NOW = utc(2027, 11, 8, 10, 0)  # 11:00 in Berlin: the 110th anniversary of the first entry (6 November) is past
 
 
 @pytest.fixture
@@ -296,7 +296,7 @@ def feed_without_years(tmp_path, make_feed):
     return make_feed(tmp_path, FEED.format(years=""), {"1917-11-06.yaml": POSTS}, name="plain")
 
 
-def _years(feed_root, env, option=None, now=None):
+def _years(feed_root, env, option=None, now=None, kept=None):
     from bot.feed.folder import load_feed
     from bot.load import years_later
     from bot.settings import Settings
@@ -304,7 +304,7 @@ def _years(feed_root, env, option=None, now=None):
     feed = load_feed(feed_root)
     assert feed.ok
     settings = Settings.resolve(env, posts=str(feed_root), years_later=option)
-    return years_later(settings, feed.config, (e.moment for e in feed.entries), now or NOW)
+    return years_later(settings, feed.config, (e.moment for e in feed.entries), now or NOW, kept)
 
 
 def test_resolve_precedence(feed_with_years, feed_without_years):
@@ -312,8 +312,12 @@ def test_resolve_precedence(feed_with_years, feed_without_years):
     assert _years(feed_with_years, {"BOT_YEARS_LATER": "60"}) == 60
     assert _years(feed_with_years, {"BOT_YEARS_LATER": " "}) == 50  # blank: unset
     assert _years(feed_with_years, {}) == 50
-    assert _years(feed_without_years, {}) == 110
-    assert _years(feed_without_years, {}, now=utc(2027, 11, 8, 11, 0)) == 111
+    # the default rule: the smallest N that puts the feed's first entry in the future
+    assert _years(feed_without_years, {}) == 111
+    assert _years(feed_without_years, {}, now=utc(2027, 11, 6, 8, 59)) == 110  # 09:59 in Berlin, the first is at 10:00
+    assert _years(feed_without_years, {}, now=utc(2027, 11, 6, 9, 0)) == 111  # exactly now is not the future
+    assert _years(feed_without_years, {}, kept=105) == 105  # a ledger's kept value beats the rule
+    assert _years(feed_with_years, {}, kept=105) == 50  # an explicit value beats the kept one (the service refuses a clash)
     assert _years(feed_without_years, {"BOT_YEARS_LATER": "60"}) == 60
 
 
@@ -354,10 +358,10 @@ def test_default_rule_through_the_cli_with_an_injected_clock(feed_without_years,
     monkeypatch.setattr(bot.cli, "clock", lambda: NOW)
     code, out, err = invoke_bot("preview", "--posts", "plain", "--format", "json", cwd=feed_without_years.parent)
     assert code == 0, err
-    assert _first_scheduled(out) == "2027-11-06T10:00:00+01:00"
-    monkeypatch.setattr(bot.cli, "clock", lambda: utc(2027, 11, 8, 11, 0))  # the last entry is now
+    assert _first_scheduled(out) == "2028-11-06T10:00:00+01:00"  # the 2027 replay of the first entry is past
+    monkeypatch.setattr(bot.cli, "clock", lambda: utc(2027, 11, 6, 8, 0))  # an hour before the first entry's replay
     code, out, err = invoke_bot("preview", "--posts", "plain", "--format", "json", cwd=feed_without_years.parent)
-    assert _first_scheduled(out) == "2028-11-06T10:00:00+01:00"
+    assert _first_scheduled(out) == "2027-11-06T10:00:00+01:00"
 
 
 def test_a_julian_feed_through_the_cli(tmp_path, make_feed, run_bot):

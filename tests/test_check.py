@@ -37,7 +37,9 @@ def test_the_sample_feed_passes(run_bot, repo_root):
 def test_exit_0_on_a_valid_feed(tmp_path, make_feed, run_bot):
     make_feed(tmp_path, files={"a.yaml": ONE_POST})
     code, out, err = run_bot("check", "feed", cwd=tmp_path)
-    assert (code, out, err) == (0, "0 errors, 0 warnings in 2 files (1 entry)\n", "")
+    assert (code, out) == (0, "0 errors, 0 warnings in 2 files (1 entry)\n")
+    # on stderr, the replay span: the default years_later puts the first entry in the future (BOT_NOW: 2026-12-01)
+    assert err == "replays 2027-11-07 .. 2027-11-07, years_later 110\n"
 
 
 def test_exit_1_on_errors(tmp_path, make_feed, run_bot):
@@ -221,8 +223,9 @@ def test_warnings_alone_exit_0(tmp_path, make_feed, run_bot):
         "feed/w.yaml:2: warning: replay time falls in a daylight-saving gap in Europe/Berlin: moved to 2027-03-28 03:30:00",
         "feed/w.yaml:3: warning: replay time 2027-10-31 02:30:00 is ambiguous in Europe/Berlin (clocks go back): the first occurrence is used",
         "feed/w.yaml:4: warning: 29 February does not exist in 2026: replayed on 2026-02-28 12:00:00",
+        "feed/w.yaml:4: warning: 1 of 4 entries replay before now with years_later 110 (from --years-later): `bot run` would record them missed",
         "feed/w.yaml:5: warning: image 'media/pic.png' has no alt text",
-        "0 errors, 4 warnings in 2 files (4 entries)",
+        "0 errors, 5 warnings in 2 files (4 entries)",
     ]
 
 

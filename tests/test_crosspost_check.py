@@ -81,7 +81,7 @@ def clean_env(monkeypatch, tmp_path):
 
 def check(folder: Path, *extra: str) -> tuple[int, list[str]]:
     result = CliRunner().invoke(cli, ["check", str(folder), *extra], catch_exceptions=False)
-    return result.exit_code, result.output.splitlines()
+    return result.exit_code, result.stdout.splitlines()  # stderr has the replay span
 
 
 def errors_for(lines: list[str], posts_file: Path, line: int) -> list[str]:

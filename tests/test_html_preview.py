@@ -326,7 +326,8 @@ def test_cli_refuses_an_invalid_feed_and_bad_options(tmp_path, monkeypatch):
     result = runner.invoke(cli, ["--posts", str(feed), "preview", "--format", "html"])
     assert result.exit_code == 1
     assert re.search(r"^.*1925\.yaml:\d+: error: .*nobody", result.stderr, re.M)
-    assert not (tmp_path / "preview.html").exists()
+    page = (tmp_path / "preview.html").read_text()  # the valid rest is shown; the problem exits 1
+    assert 'data-id="evil"' not in page and page.count("<article") >= 1
     result = runner.invoke(cli, ["--posts", str(REPO / "posts"), "preview", "--format", "json", "--out", "x.html"])
     assert result.exit_code == 2 and "--out goes with --format html" in result.stderr
     result = runner.invoke(cli, ["--posts", str(REPO / "posts"), "preview", "--serve", "--from", "yesterday"])

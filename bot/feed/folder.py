@@ -138,6 +138,7 @@ def check_media(feed: Feed) -> None:
     sizes: dict[str, int] = {}
     out = feed.diagnostics
     worn: dict[str, set[str]] = {}  # persona -> accounts that wear it at some point
+    bad: set[int] = set()  # entries whose media cannot go out
     for key, account in config.accounts.items():
         if account.persona:
             worn.setdefault(account.persona, set()).add(key)
@@ -149,6 +150,7 @@ def check_media(feed: Feed) -> None:
                 seen[media.file] = media_problem(feed.root, media.file)
             if seen[media.file]:
                 out.append(error(entry.path, media.line, seen[media.file]))
+                bad.add(id(entry))
                 continue
             if media.alt is None:
                 out.append(warning(entry.path, media.line, f"image {media.file!r} has no alt text"))
@@ -156,6 +158,10 @@ def check_media(feed: Feed) -> None:
                 problem = _image_fits(feed.root, media.file, sizes, limits.image_types, limits.max_image_bytes(_mime(media.file)), platform)
                 if problem:
                     out.append(error(entry.path, media.line, problem))
+                    bad.add(id(entry))
+    if bad:  # an entry with an error is left out, like one with an error in its file
+        feed.broken.update(entry.id for entry in feed.entries if id(entry) in bad)
+        feed.entries = [entry for entry in feed.entries if id(entry) not in bad]
     for persona in config.personas.values():
         platforms = {p: limits for account in worn.get(persona.key, ()) for p, limits in networks.get(account, ())}
         for image in (persona.avatar, persona.banner):

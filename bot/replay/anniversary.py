@@ -95,12 +95,13 @@ def replay_instant(moment: datetime, years_later: int, zone: ZoneInfo) -> dateti
     return shift(moment, years_later).replace(tzinfo=zone).astimezone(UTC)
 
 
-def default_years_later(last: datetime, zone: ZoneInfo, now: datetime) -> int:
-    """The smallest N >= 1 that puts the replay of `last` (naive Gregorian) after `now`."""
-    n = max(1, now.year - last.year - 1)
+def default_years_later(first: datetime, zone: ZoneInfo, now: datetime) -> int:
+    """The smallest N >= 1 that puts the replay of `first` (naive Gregorian: the feed's
+    first entry) after `now`, so the replay starts at the beginning of the feed."""
+    n = max(1, now.year - first.year - 1)
     while True:
         try:
-            if replay_instant(last, n, zone) > now:
+            if replay_instant(first, n, zone) > now:
                 return n
         except (ValueError, OverflowError):
             return n  # past year 9999: the timeline reports those entries as out of range

@@ -30,7 +30,7 @@ from bot.load import feed_cache, paused_gc, years_later
 from bot.publishers.base import AccountSettings, Persona, Publisher
 from bot.replay.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant
 from bot.run.lanes import Context, Lane, SwitchMark
-from bot.run.ledger import Ledger
+from bot.run.ledger import YEARS_LATER, Ledger, kept_years_later
 from bot.run.logs import LOGGER, fields
 from bot.run.policy import Policy
 from bot.run.source import FeedSource
@@ -86,8 +86,7 @@ class Engine:
             if not self.source.load():
                 raise FeedInvalid([], "feed.yaml is unusable (see above): nothing to run")
             config = self.source.config
-            moments = (e.moment for r in self.source.results.values() for e in r.entries)
-            self.years_later = years_later(settings, config, moments, self.clock()) or 1
+            self.years_later = self._years_later(config)
             timeline = self.source.timeline(self.years_later)
             settings.check_accounts(config.accounts)
             self.window = Window.of(settings.start, settings.end, settings.accounts, timeline.zone)
@@ -99,6 +98,8 @@ class Engine:
             self._install(timeline)
         built = self._publishers()  # credentials are checked before the ledger is made
         self.ledger = self._open_ledger()
+        if self.ledger.get_meta(YEARS_LATER) != str(self.years_later):
+            self.ledger.set_meta(YEARS_LATER, str(self.years_later))  # kept: a restart never moves the replay
         for row in self.ledger.recover(self.clock()):
             log.warning("uncertain %s", fields(kind=row.kind, entry=row.entry_id, account=row.account,
                                                platform=row.network, persona=row.persona, reason=row.reason))
@@ -116,13 +117,36 @@ class Engine:
         for d in diagnostics:
             log.log(logging.ERROR if d.is_error else logging.WARNING, "%s", d)
 
+    @property
+    def temporary_ledger(self) -> bool:
+        """A rehearsal or dry run without --ledger gets a ledger of its own, never the default one."""
+        return not self.settings.ledger_given and (self.mode.rehearsal or self.mode.dry_run)
+
     def _open_ledger(self) -> Ledger:
-        settings = self.settings
-        path = settings.ledger
-        if not settings.ledger_given and (self.mode.rehearsal or self.mode.dry_run):
+        path = self.settings.ledger
+        if self.temporary_ledger:
             path = Path(tempfile.mkdtemp(prefix="bot-rehearsal-")) / "ledger.sqlite3"
             log.info("rehearsal %s", fields(ledger=str(path), note="temporary ledger, the default one is not touched"))
         return Ledger.open(path, now=self.clock())
+
+    def _years_later(self, config) -> int:
+        """The option, variable or feed.yaml; else the value the ledger keeps from its first
+        run; else the default rule (the feed's first entry in the future). An explicit value
+        that differs from the kept one, on a ledger with rows, is refused."""
+        settings = self.settings
+        kept = None if self.temporary_ledger else kept_years_later(settings.ledger)
+        explicit = settings.explicit_years_later(config.years_later)
+        if kept is not None and explicit is not None and explicit[0] != kept and self._ledger_has_rows():
+            raise ConfigError(
+                f"years_later {explicit[0]} (from {explicit[1]}) differs from {kept}, which the ledger "
+                f"{settings.ledger} keeps from its first run: the replay would move. Drop the setting, "
+                f"set it to {kept}, or start a new ledger")
+        moments = (e.moment for r in self.source.results.values() for e in r.entries)
+        return years_later(settings, config, moments, self.clock(), kept) or 1
+
+    def _ledger_has_rows(self) -> bool:
+        with Ledger.open(self.settings.ledger, readonly=True) as ledger:
+            return any(ledger.counts().values())
 
     def _publishers(self) -> dict[tuple[str, str], Publisher]:
         config = self.source.config

@@ -50,3 +50,18 @@ def html_page(loaded, settings, *, live: int | None = None) -> str:
     from bot.views.html import page_for
 
     return page_for(loaded, lambda ok: chosen(ok, settings), live=live)
+
+
+def nothing_chosen(loaded, settings) -> str:
+    """What to say when --from/--until/--account leave no entry."""
+    if not loaded.timeline.events:
+        return "the feed has no entries to show"
+    zone = loaded.timeline.zone
+    parts = []
+    if settings.start:
+        parts.append(f"from {settings.start.at(zone).isoformat()}")
+    if settings.end:
+        parts.append(f"until {settings.end.at(zone).isoformat()}")
+    if settings.accounts:
+        parts.append("of " + ", ".join(settings.accounts))
+    return f"no entries {' '.join(parts)} (the feed replays {loaded.span().removeprefix('replays ')})"

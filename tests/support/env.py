@@ -15,6 +15,9 @@ from collections.abc import Iterable, Mapping
 
 OWN_PREFIXES = ("BOT_", "X_", "MASTODON_", "BLUESKY_")
 _CACHE = tempfile.mkdtemp(prefix="bot-test-cache-")
+# check, preview and status see the world as on this day (their warnings for entries in the
+# past, the default years_later): the suite gives the same answers whenever it runs
+NOW = "2026-12-01T00:00:00+00:00"
 
 # Fake credentials: distinctive, long, with characters that URL-encoding changes
 # (so a leak is found even when escaped).
@@ -48,6 +51,7 @@ def clean_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
            if not k.startswith(OWN_PREFIXES) and k not in ("NO_COLOR", "FORCE_COLOR")}
     env["PYTHONIOENCODING"] = "utf-8"
     env["XDG_CACHE_HOME"] = _CACHE
+    env["BOT_NOW"] = NOW
     for key, value in (extra or {}).items():
         if value is None:
             env.pop(key, None)

@@ -228,6 +228,7 @@ def invoke_bot(*args, cwd: Path | str, env: Mapping[str, str | None] | None = No
 
     unset = {k: None for k in os.environ if k.startswith(OWN_PREFIXES) or k in ("NO_COLOR", "FORCE_COLOR")}
     unset["XDG_CACHE_HOME"] = clean_env()["XDG_CACHE_HOME"]
+    unset["BOT_NOW"] = clean_env()["BOT_NOW"]
     runner = CliRunner()
     before = os.getcwd()
     os.chdir(cwd)

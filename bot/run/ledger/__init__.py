@@ -20,5 +20,25 @@ from bot.run.ledger.sqlite import Ledger
 
 __all__ = [
     "DELIVERY_STATES", "MIGRATIONS", "NOT_POSTED_REASON", "POSTED_REASON", "SETTLED_STATES",
-    "STOPPED_REASON", "SWITCH_STATES", "Key", "Ledger", "Row",
+    "STOPPED_REASON", "SWITCH_STATES", "YEARS_LATER", "Key", "Ledger", "Row", "kept_years_later",
 ]
+
+
+def kept_years_later(path) -> int | None:
+    """The years_later the ledger at `path` keeps from its first run (None: no ledger, none kept,
+    or unreadable: the caller decides without it)."""
+    from pathlib import Path
+
+    from bot.errors import LedgerError
+
+    if not Path(path).is_file():
+        return None
+    try:
+        with Ledger.open(path, readonly=True) as ledger:
+            value = ledger.get_meta(YEARS_LATER)
+    except LedgerError:
+        return None
+    return int(value) if value and value.isdigit() else None
+
+
+YEARS_LATER = "years_later"  # the meta key
