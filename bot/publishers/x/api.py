@@ -139,15 +139,15 @@ from bot.errors import (
     TransientError,
     UncertainError,
 )
-from bot.publishers.lengths import twitterdata
 from bot.publishers.base import AccountSettings, Found, MediaItem, OutgoingPost, Persona, Profile
+from bot.publishers.lengths import twitterdata
 from bot.publishers.x.publisher import XPublisher
 
 TWEEPY_HOST = "https://api.twitter.com"  # where tweepy.Client sends v2 calls
 
 # Reconciling an uncertain post against the account's timeline.
-# Our clock and X's may differ: the window opens this long before the claim (the post,
-# if the lost call created it, was created after the claim by X's clock within this).
+# Our clock and X's may differ by up to this: the posts read are those X dated from this
+# long before the claim to this long after the lost call's timeout ran out.
 CLOCK_SKEW = timedelta(seconds=60)
 # X shows a new post on its author's timeline within seconds. Once the lost call's
 # timeout plus this much has passed since the claim, a post that is not there was not
