@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import pytest
 import requests
 import tweepy
 
+from bot.errors import UncertainError
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
 from bot.publishers.x import XPublisher
 from tests.fakes import x_server as fx
@@ -323,3 +325,58 @@ def test_every_answer_of_the_read_endpoints_is_checked(x_server, tmp_path):
     assert [(r.path, r.status, r.violation) for r in x_server.requests()] == [
         ("/2/tweets", 201, None), ("/2/users/me", 200, None), (f"/2/users/{me}/tweets", 200, None)]
     assert json.loads(json.dumps(x_server.violations())) == []
+
+
+# ---- texts as X shows them, and faults that act before losing the answer
+
+def test_posts_come_back_as_x_shows_them(x_server, tmp_path):
+    pub, wire = publisher(x_server, tmp=tmp_path), publisher(x_server, "wire", tmp=tmp_path)
+    plain = pub.publish(post("Bread & roses <now> at https://example.org/a?b=1&c=2."))
+    pictured = pub.publish(post("", media=(MediaItem(png(tmp_path, "a.png"), "Alt"),)))
+    reply = wire.publish(post("Agreed", reply_to_remote=plain))
+    self_reply = pub.publish(post("More", reply_to_remote=plain))
+    shown = {p.id: p.shown for p in x_server.posts()}
+    link = r"https://t\.co/[0-9a-f]{10}"
+    assert re.fullmatch(f"Bread &amp; roses &lt;now&gt; at {link}\\.", shown[plain])
+    assert re.fullmatch(link, shown[pictured])  # the images' link
+    assert shown[reply] == f"@{x_server.account('at-desk').username} Agreed"  # another account's post
+    assert shown[self_reply] == "More"  # a thread of one's own: no mention
+    me = x_server.user_id("at-desk")
+    texts = {p["id"]: p["text"] for p in get(pub, f"/2/users/{me}/tweets")["data"]}
+    assert texts[plain] == shown[plain] and x_server.posts()[0].text.endswith("&c=2.")
+    assert x_server.requests("/2/tweets")[0].status == 201
+
+
+def test_users_me_shows_the_bio_links_as_t_co_with_their_entities(x_server, tmp_path):
+    pub = publisher(x_server, tmp=tmp_path)
+    pub.switch_persona(Persona("p", "Paper", "Read us at https://example.org/paper daily"))
+    me = get(pub, "/2/users/me", **{"user.fields": "description,entities"})["data"]
+    [url] = me["entities"]["description"]["urls"]
+    assert me["description"] == f"Read us at {url['url']} daily" and url["url"].startswith("https://t.co/")
+    assert url["expanded_url"] == "https://example.org/paper"
+    assert me["description"][url["start"]:url["end"]] == url["url"]
+    assert "entities" not in get(pub, "/2/users/me", **{"user.fields": "description"})["data"]
+
+
+@pytest.mark.parametrize("kind, created", [
+    (fx.HANG, False), (fx.RESET_AFTER_READ, False), (fx.ACTED_THEN_HANG, True), (fx.ACTED_THEN_RESET, True),
+])
+def test_lost_answers_with_and_without_the_action(x_server, tmp_path, kind, created):
+    x_server.fail(kind, path="/2/tweets", hang_seconds=1)
+    with pytest.raises(UncertainError):
+        publisher(x_server, tmp=tmp_path).publish(post("maybe"))
+    [rec] = x_server.requests()
+    assert (rec.status, rec.fault, rec.violation) == (None, kind, None)
+    assert [p.text for p in x_server.posts()] == (["maybe"] if created else [])
+    assert (rec.created_id is not None) is created
+
+
+def test_access_level_fault_on_the_timeline_is_the_specs_error_body(x_server, tmp_path):
+    pub = publisher(x_server, tmp=tmp_path)
+    me = x_server.user_id("at-desk")
+    x_server.fail(fx.ACCESS_LEVEL, path=f"/2/users/{me}/tweets")
+    with pytest.raises(tweepy.Forbidden) as caught:
+        pub._client._client.request("GET", f"/2/users/{me}/tweets", params={}, user_auth=True)
+    assert caught.value.response.json()["code"] == 453
+    [rec] = x_server.requests()
+    assert (rec.status, rec.violation) == (403, None)

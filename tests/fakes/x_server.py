@@ -29,7 +29,14 @@ with max_results, pagination_token, since_id/until_id, start_time/end_time
 (inclusive, second granularity), exclude=replies, post.fields created_at,
 conversation_id, attachments and the expansions author_id, in_reply_to_user_id,
 referenced_posts, attachments.media_keys); the three v1.1 account/update_profile*
-calls.
+calls. Texts come back as X shows them (`x_rendering`): URLs as t.co links, `&<>` as
+HTML entities, a t.co link for attached images, "@username " before a reply to
+another account; a description's URLs as t.co links with entities.description.urls.
+
+Faults (FAULT_KINDS) apply to any path, reads included (e.g. ACCESS_LEVEL on
+/2/users/{id}/tweets is X's 403 code 453). HANG and RESET_AFTER_READ lose the request
+(nothing is created); ACTED_THEN_HANG and ACTED_THEN_RESET act on it (the post exists)
+and lose the answer.
 
 Checked against X's published API (tests/fakes/x_spec.py, the pinned x_openapi.json):
 every /2/ request against the spec's request schema for its path, method and content
@@ -86,10 +93,15 @@ MALFORMED_JSON = "malformed_json"  # a 2xx whose body is cut-off JSON (the actio
 HANG = "hang"  # read and record the request, answer nothing for hang_seconds, close
 RESET_BEFORE_READ = "reset_before_read"  # TCP reset without reading the request (not recorded)
 RESET_AFTER_READ = "reset_after_read"  # read and record the request, then TCP reset
+# The two below act on the request (a post is created, a profile updated) and then
+# lose the answer: what a timeout or a cut connection can hide from the client.
+ACTED_THEN_HANG = "acted_then_hang"  # act, answer nothing for hang_seconds, close
+ACTED_THEN_RESET = "acted_then_reset"  # act, then TCP reset instead of the answer
 
 FAULT_KINDS = (
     RATE_LIMITED, RATE_LIMITED_NO_RESET, SERVER_ERROR, UNAVAILABLE, UNAUTHORIZED,
     DUPLICATE, ACCESS_LEVEL, MALFORMED_JSON, HANG, RESET_BEFORE_READ, RESET_AFTER_READ,
+    ACTED_THEN_HANG, ACTED_THEN_RESET,
 )
 
 ROUTES = (
@@ -157,6 +169,46 @@ _ACCESS_LEVEL_BODY = {
 }
 
 
+# How X shows text it was sent. Posts: every URL becomes a t.co link, `&`, `<` and `>`
+# come back as HTML entities, each attached image adds a t.co link at the end, and a
+# reply to someone else's post starts with "@their_username ". Profile descriptions: URLs
+# become t.co links too, with entities.description.urls giving the URL each stands for.
+# (The fake's URL rule is simpler than X's; it takes http(s):// and www. forms.)
+_URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"]+", re.IGNORECASE)
+_URL_TAIL = ".,;:!?)]}'\""
+
+
+def tco_link(seed: str) -> str:
+    """A t.co link, stable for `seed` (23 characters, like X's)."""
+    return "https://t.co/" + hashlib.sha256(seed.encode()).hexdigest()[:10]
+
+
+def _escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def x_rendering(text: str, salt: str, *, escape: bool = True) -> tuple[str, list[dict[str, Any]]]:
+    """(`text` as X shows it, its URL entities: start, end, url, expanded_url, display_url)."""
+    out: list[str] = []
+    urls: list[dict[str, Any]] = []
+    length = pos = 0
+    for match in _URL_RE.finditer(text):
+        url = match.group().rstrip(_URL_TAIL)
+        before = text[pos:match.start()]
+        piece = _escaped(before) if escape else before
+        out.append(piece)
+        length += len(piece)
+        link = tco_link(f"{salt}:{url}")
+        urls.append({"start": length, "end": length + len(link), "url": link,
+                     "expanded_url": url if "://" in url else "http://" + url,
+                     "display_url": url.split("://", 1)[-1]})
+        out.append(link)
+        length += len(link)
+        pos = match.start() + len(url)
+    out.append(_escaped(text[pos:]) if escape else text[pos:])
+    return "".join(out), urls
+
+
 def _problem(status: int, title: str) -> dict[str, Any]:
     """The generic 'problem' body (v1.1 faults and paths the fake does not serve)."""
     return {"title": title, "detail": title, "type": "about:blank", "status": status}
@@ -206,12 +258,13 @@ class Post:
 
     id: str
     author_id: str
-    text: str
+    text: str  # as sent
     created_at: float
     reply_to: str | None = None  # id of the post replied to
     conversation_id: str = ""
     in_reply_to_user_id: str | None = None
     media_keys: tuple[str, ...] = ()
+    shown: str = ""  # the text as X shows it in its answers (see `x_rendering`)
 
 
 @dataclass
@@ -580,9 +633,13 @@ class _Handler(BaseHTTPRequestHandler):
 
         fault = self.fault
         rec.fault = fault.kind if fault else None
-        if fault and fault.kind in (RESET_AFTER_READ, HANG) and not problems:
+        if fault and fault.kind in (RESET_AFTER_READ, HANG, ACTED_THEN_RESET, ACTED_THEN_HANG) \
+                and not problems:
+            if fault.kind in (ACTED_THEN_RESET, ACTED_THEN_HANG):  # act; the answer is lost
+                status, payload, headers = self._route(rec, query)
+                self._check_answer(rec, status, payload, headers)
             fake._record(rec)
-            if fault.kind == RESET_AFTER_READ:
+            if fault.kind in (RESET_AFTER_READ, ACTED_THEN_RESET):
                 self._reset()
             else:
                 fake._stopping.wait(fault.hang_seconds)
@@ -696,12 +753,19 @@ class _Handler(BaseHTTPRequestHandler):
             parent_id = reply.get("in_reply_to_tweet_id")
             parent = next((p for p in fake._posts if p.id == parent_id), None)
             keys = tuple(fake._media_keys.get(str(m), f"3_{m}") for m in media.get("media_ids", []))
+            text = str(sent.get("text", ""))
+            shown = x_rendering(text, rec.created_id)[0]
+            shown = " ".join([shown] * bool(shown) + [tco_link(f"{rec.created_id}:media:{k}") for k in keys[:1]])
+            if parent is not None and parent.author_id != author:
+                parent_author = next(a for a in fake._accounts.values() if a.id == parent.author_id)
+                shown = f"@{parent_author.username} {shown}"
             fake._posts.append(Post(
-                id=rec.created_id, author_id=author, text=str(sent.get("text", "")),
+                id=rec.created_id, author_id=author, text=text,
                 created_at=rec.time, reply_to=parent_id,
                 conversation_id=parent.conversation_id if parent else (parent_id or rec.created_id),
-                in_reply_to_user_id=parent.author_id if parent else None, media_keys=keys))
-        return 201, {"data": {"id": rec.created_id, "text": str(sent.get("text", "")),
+                in_reply_to_user_id=parent.author_id if parent else None, media_keys=keys,
+                shown=shown))
+        return 201, {"data": {"id": rec.created_id, "text": shown,
                               "edit_history_post_ids": [rec.created_id]}}, {}
 
     def _users_me(self, rec: Recorded, query: dict[str, list[str]]):
@@ -868,8 +932,10 @@ def _listed(query: dict[str, list[str]], name: str) -> set[str]:
 
 def _user_json(account: Account, fields: set[str]) -> dict[str, Any]:
     user: dict[str, Any] = {"id": account.id, "name": account.name, "username": account.username}
+    bio, bio_urls = x_rendering(account.description, f"bio:{account.id}", escape=False)
     optional = {
-        "description": account.description,
+        "description": bio,
+        "entities": {"description": {"urls": bio_urls}} if bio_urls else None,
         "profile_image_url": account.profile_image_url,
         "profile_banner_url": account.profile_banner_url,
         "created_at": _timestamp(account.created_at),
@@ -883,7 +949,7 @@ def _user_json(account: Account, fields: set[str]) -> dict[str, Any]:
 
 
 def _post_json(post: Post, fields: set[str], expansions: set[str]) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": post.id, "text": post.text, "edit_history_post_ids": [post.id]}
+    data: dict[str, Any] = {"id": post.id, "text": post.shown, "edit_history_post_ids": [post.id]}
     if "created_at" in fields:
         data["created_at"] = _timestamp(post.created_at)
     if "conversation_id" in fields:

@@ -1,6 +1,8 @@
 """The `x` publisher: X's facts (limits, credentials, timeout) and the calls,
 which go through `bot.publishers.x.api` (tweepy), imported when an account
-is first built so that `bot check` never pays for tweepy.
+is first built so that `bot check` never pays for tweepy: publish, switch_persona
+(returns the profile with the new avatar's reference), profile (GET /2/users/me)
+and reconcile (the account's recent posts, GET /2/users/{id}/tweets).
 
 Credentials, ACCOUNT = env_name(account key): X_API_KEY, X_API_SECRET,
 X_<ACCOUNT>_ACCESS_TOKEN, X_<ACCOUNT>_ACCESS_TOKEN_SECRET. X_TIMEOUT: seconds
@@ -10,9 +12,10 @@ API-compatible proxies).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
-from bot.publishers.base import Limits, OutgoingPost, Persona, Profile, Publisher, env_name
+from bot.publishers.base import Found, Limits, OutgoingPost, Persona, Profile, Publisher, env_name
 from bot.publishers.lengths import x_length
 
 MB = 1024 * 1024
@@ -64,6 +67,12 @@ class XPublisher(Publisher):
 
     def switch_persona(self, persona: Persona) -> Profile | None:
         return self._client.switch_persona(persona)
+
+    def profile(self) -> Profile | None:
+        return self._client.profile()
+
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+        return self._client.reconcile(post, claimed_at, now)
 
     def close(self) -> None:
         self._client.close()
