@@ -21,7 +21,7 @@ from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Person
 from bot.publishers.mastodon import MastodonPublisher
 from bot.publishers.mastodon.api import KEY_WINDOW, LOOKUP_PAGES, PAGE_SIZE, derive_idempotency_key
 from bot.publishers.mastodon.content import same_text, status_text
-from fakes.mastodon_server import FakeMastodon, render_text
+from tests.fakes.mastodon_server import FakeMastodon, render_text
 
 TOKENS = {"s3cret-alice-TOKEN-0001": "alice", "s3cret-bob-TOKEN-0002": "bob"}
 ALICE_TOKEN, BOB_TOKEN = TOKENS
