@@ -5,7 +5,9 @@ the calls, which go through `bot.publishers.mastodon.api` (Mastodon.py, the
 Credentials (contract), ACCOUNT = env_name(account key):
     MASTODON_<ACCOUNT>_BASE_URL       e.g. https://mastodon.social
     MASTODON_<ACCOUNT>_ACCESS_TOKEN   a user token with write:statuses, write:media
-                                      (and write:accounts for persona switches)
+                                      (and write:accounts for persona switches;
+                                      read:accounts and read:statuses to read the
+                                      profile and look posts up)
     MASTODON_TIMEOUT                  seconds per HTTP request (default 30)
 Account options: `visibility` (public, unlisted, private, direct; default
 public) and `max_chars` (the instance's post limit, when not 500).
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, ClassVar
 
-from bot.publishers.base import Limits, OutgoingPost, Persona, Profile, Publisher, env_name
+from bot.publishers.base import Found, Limits, OutgoingPost, Persona, Profile, Publisher, env_name
 from bot.publishers.lengths import mastodon_length
 
 MB = 1024 * 1024
@@ -78,6 +81,12 @@ class MastodonPublisher(Publisher):
 
     def switch_persona(self, persona: Persona) -> Profile | None:
         return self._client.switch_persona(persona)
+
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+        return self._client.reconcile(post, claimed_at, now)
+
+    def profile(self) -> Profile | None:
+        return self._client.profile()
 
     def close(self) -> None:
         self._client.close()
