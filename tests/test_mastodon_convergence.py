@@ -133,6 +133,19 @@ def test_within_the_hour_a_post_never_made_is_made_once(server, clock, tmp_path)
     assert status["text"] == "Fort Douaumont has fallen."
 
 
+def test_past_its_grace_a_post_never_made_is_not_sent_even_within_the_hour(server, clock, tmp_path):
+    """The core says may_send=False once the post is past its grace: only the lookup, no re-send."""
+    publisher = make(server, tmp_path)
+    lost(server, publisher, post(), made=False)
+    clock.now = T0 + timedelta(minutes=5)
+    found = publisher.reconcile(post(), T0, clock.now, may_send=False)
+    assert found.state == "absent" and server.statuses == []
+    lost(server, publisher, post("e2", "Made before the answer was lost."), made=True)
+    found = publisher.reconcile(post("e2", "Made before the answer was lost."), T0, clock.now, may_send=False)
+    (status,) = server.statuses
+    assert (found.state, found.remote_id) == ("posted", status["id"])
+
+
 def test_the_key_non_ascii_entry_ids_get_is_the_one_publish_sent(server, clock, tmp_path):
     publisher = make(server, tmp_path)
     outgoing = post("штурм", idempotency_key="штурм|alice|mastodon")

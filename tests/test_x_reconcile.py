@@ -25,8 +25,8 @@ from bot.publishers.x import XPublisher
 from bot.publishers.x import api
 from bot.publishers.x.api import access_denied, avatar_ref, post_matches, profile_of, same_text
 from bot.run.personas import drift, file_digest
-from fakes import x_server as fx
-from fakes.x_server import FakeXServer, unused_port
+from tests.fakes import x_server as fx
+from tests.fakes.x_server import FakeXServer, unused_port
 
 SECRETS = {
     "X_API_KEY": "ck-appkey-77aa",

@@ -19,7 +19,7 @@ ProfileRefused). Messages never contain credentials.
 Two optional abilities let the service keep the story whole under faults
 (the base versions say "cannot tell"):
 
-- `reconcile(post, claimed_at, now)`: does this exact post exist on the network?
+- `reconcile(post, claimed_at, now, may_send=)`: does this exact post exist on the network?
   `Found.posted(remote_id)`, `Found.absent()` (safe to send) or
   `Found.unknown(reason)`.
 - `profile()`: the profile as the network shows it now (name, bio, an
@@ -245,8 +245,10 @@ class Publisher(ABC):
         """Make the account wear `persona` (display name, bio, avatar, banner).
         May return the profile as it now stands (its avatar reference is recorded)."""
 
-    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime, *, may_send: bool = True) -> Found:
         """Whether `post`, claimed at `claimed_at` and then lost from sight, exists now.
+        `may_send`: a network whose only safe lookup is an idempotent re-send (Mastodon's
+        key) may use it; False once the post is past its grace (it must not go out then).
         May raise TransientError (asked again later)."""
         return Found.unknown(f"the {self.name} publisher cannot look a post up", final=True)
 

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.errors import PublishError, TransientError
+from bot.errors import PublishError, RejectedError, TransientError
 from bot.publishers.base import Found
 from bot.replay.schedule import Delivery
 from bot.run.logs import LOGGER, fields
@@ -63,8 +63,11 @@ class Reconciler:
             self._finish(task)
             return
         post = lane.outgoing(delivery, self._parent(delivery))
+        may_send = (now - delivery.instant).total_seconds() <= ctx.policy.grace
         try:
-            found = lane.publisher.reconcile(post, row.claimed_at or row.scheduled, now)
+            found = lane.publisher.reconcile(post, row.claimed_at or row.scheduled, now, may_send=may_send)
+        except RejectedError as exc:  # the network refuses the lookup itself: asking again will not help
+            found = Found.unknown(str(exc), final=True)
         except PublishError as exc:
             wait = ctx.policy.wait(task.failures, exc if isinstance(exc, TransientError) else None)
             task.failures += 1

@@ -134,7 +134,7 @@ class ScriptedPublisher(Publisher):
         self.network.profiles[self.account.key] = profile
         return profile
 
-    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime, *, may_send: bool = True) -> Found:
         outcome = self._begin("lookup", post=post)
         if isinstance(outcome, BaseException):
             raise outcome

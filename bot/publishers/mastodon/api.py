@@ -152,7 +152,7 @@ class MastodonClient:
         account = self._call("reading the profile", self._api.account_verify_credentials)
         return _profile_of(account)
 
-    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime, *, may_send: bool = True) -> Found:
         """Whether `post`, claimed at `claimed_at` and its answer lost, exists now.
 
         Within KEY_WINDOW of the claim: the same request again, with the same
@@ -161,11 +161,12 @@ class MastodonClient:
         status is the post. A post with images is first looked for among the
         account's statuses, because a re-send must upload its images again and
         a key hit would leave those uploads unattached.
-        Later: the account's statuses since the claim, compared by text (and
-        reply, and number of images).
+        Later, or when `may_send` is False (the post is past its grace: a re-send
+        that found nothing would publish it late): the account's statuses since the
+        claim, compared by text (and reply, and number of images).
         Raises TransientError (RateLimited) when the instance cannot be asked.
         """
-        if now - claimed_at < KEY_WINDOW:
+        if may_send and now - claimed_at < KEY_WINDOW:
             if post.media:
                 found = self._look_up(post, claimed_at, now)
                 if found.state == "posted":

@@ -528,7 +528,7 @@ class XClient:
             return None
         return profile_of(user)
 
-    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime, *, may_send: bool = True) -> Found:
         """Whether `post`, claimed at `claimed_at`, is on the account's timeline (see the
         module docstring). TransientError (RateLimited) when X cannot be asked now."""
         try:

@@ -71,8 +71,8 @@ class XPublisher(Publisher):
     def profile(self) -> Profile | None:
         return self._client.profile()
 
-    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
-        return self._client.reconcile(post, claimed_at, now)
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime, *, may_send: bool = True) -> Found:
+        return self._client.reconcile(post, claimed_at, now, may_send=may_send)
 
     def close(self) -> None:
         self._client.close()
