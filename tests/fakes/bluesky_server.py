@@ -4,6 +4,7 @@
         publisher = BlueskyPublisher(..., env={"BLUESKY_A_SERVICE": pds.base_url, ...})
         pds.fail("com.atproto.repo.createRecord", 429, headers={"ratelimit-reset": "..."})
         pds.hang("com.atproto.repo.createRecord", seconds=2)
+        pds.lose_answer("com.atproto.repo.createRecord")   # acts on it, then drops the connection
         ...
         pds.calls("com.atproto.repo.createRecord")[0].json["record"]
 
@@ -12,6 +13,13 @@ It serves the XRPC methods login, posting and profile edits use: createSession
 getSession, getProfile, createRecord, putRecord (honouring swapRecord),
 getRecord and uploadBlob. Tokens are real HS256 JWTs with `exp`, so atproto can
 decode them. Every request is recorded, faults included.
+
+createRecord honours a client-given rkey as the reference PDS (@atproto/pds
+0.5.x) does: an app.bsky.feed.post key must be a TID (its regex: 13 characters,
+the first 2-7 or a-j), a key containing a word of its slur list is refused (400
+InvalidRequest), and a key already taken is answered HTTP 500
+InternalServerError "Internal Server Error" (the PDS's repository tree throws;
+it has no RecordAlreadyExists), whatever the record.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -29,6 +38,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 _NO_AUTH = {"com.atproto.server.createSession", "com.atproto.server.refreshSession"}
+DROP = -1  # status of an answer the server loses: the connection is closed without one
+_TID = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
+_RECORD_KEY = re.compile(r"[a-zA-Z0-9_~.:-]{1,512}")
+# the one pattern of the PDS's slur list not anchored to whole words, in lower-case ASCII
+_REFUSED_WORD = re.compile(r"n[il1oa4][gq]{2}(?:l[e3]t|[e3]r)")
 
 
 @dataclass
@@ -49,6 +63,7 @@ class Fault:
     error: str = "InternalServerError"
     message: str = "fault injected by the test"
     hang: float = 0.0  # seconds to stall before answering normally
+    lose: bool = False  # act on the request, then drop the connection (after `hang` s of silence)
 
 
 def cid_for(data: bytes, codec: int = 0x71) -> str:
@@ -111,6 +126,12 @@ class FakeBluesky:
         with self._lock:
             self._faults.setdefault(nsid, []).extend(Fault(hang=seconds) for _ in range(times))
 
+    def lose_answer(self, nsid: str, *, hang: float = 0.0, times: int = 1) -> None:
+        """Act on the next calls of `nsid`, then lose the answer: close the connection
+        without one, after `hang` seconds (past the client's timeout, if it is longer)."""
+        with self._lock:
+            self._faults.setdefault(nsid, []).extend(Fault(hang=hang, lose=True) for _ in range(times))
+
     def revoke_sessions(self) -> None:
         """Forget every token issued so far, as a server-side logout would."""
         with self._lock:
@@ -160,6 +181,11 @@ class FakeBluesky:
             self.requests.append(req)
             queue = self._faults.get(req.nsid)
             fault = queue.pop(0) if queue else None
+        if fault is not None and fault.lose:
+            with self._lock:
+                self._dispatch(req)
+            self._stop.wait(fault.hang)
+            return DROP, {}, {}
         if fault is not None and fault.hang:
             self._stop.wait(fault.hang)
         elif fault is not None:
@@ -208,9 +234,14 @@ class FakeBluesky:
             return _error(400, "InvalidRequest", "collection and record are required")
         if nsid.endswith("createRecord"):
             self._rkeys += 1
-            rkey = body.get("rkey") or f"3kfake{self._rkeys:07d}"
+            rkey = body.get("rkey")
+            if rkey is not None:
+                refused = _refused_rkey(collection, rkey)
+                if refused:
+                    return _error(400, "InvalidRequest", refused)
+            rkey = rkey or f"3kfake{self._rkeys:07d}"
             if (collection, rkey) in self.records:
-                return _error(400, "RecordAlreadyExists", "a record with this rkey exists")
+                return _error(500, "InternalServerError", "Internal Server Error")
         else:
             rkey = body.get("rkey")
             current = self.records.get((collection, rkey))
@@ -218,6 +249,17 @@ class FakeBluesky:
                 return _error(400, "InvalidSwap", "Record was at another cid")
         cid = self._store(collection, rkey, record)
         return 200, {}, {"uri": self.uri(collection, rkey), "cid": cid, "validationStatus": "valid"}
+
+
+def _refused_rkey(collection: str, rkey: object) -> str | None:
+    """Why the reference PDS refuses a client-given record key (None: it takes it)."""
+    if not isinstance(rkey, str) or not _RECORD_KEY.fullmatch(rkey) or rkey in (".", ".."):
+        return f"Invalid record key: {rkey}"
+    if _REFUSED_WORD.search(rkey):
+        return "Unacceptable slur in record key"
+    if collection == "app.bsky.feed.post" and not _TID.fullmatch(rkey):
+        return f'Invalid record key for app.bsky.feed.post: Invalid TID string (got "{rkey}") at $'
+    return None
 
 
 def _error(status: int, error: str, message: str) -> tuple[int, dict[str, str], dict]:
@@ -258,6 +300,9 @@ def _handler_for(fake: FakeBluesky) -> type[BaseHTTPRequestHandler]:
             if content_type and content_type.startswith("application/json") and body:
                 req.json = json.loads(body)
             status, headers, payload = fake.handle_request(req)
+            if status == DROP:  # the answer is lost: close without one
+                self.close_connection = True
+                return
             data = json.dumps(payload).encode()
             try:
                 self.send_response(status)

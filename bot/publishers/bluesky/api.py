@@ -9,6 +9,13 @@ Remote ids are "<at-uri>|<cid>", e.g.
 "at://did:plc:abc/app.bsky.feed.post/3kxyz|bafyrei...": both halves of the
 strong ref a reply needs. An id without "|cid" is completed with getRecord.
 
+A post with a delivery instant (`OutgoingPost.scheduled`) is created under a
+record key derived from the delivery (`delivery_rkey`: a TID from the instant's
+second and a hash of entry id and account), so whether it exists is one
+getRecord away: `reconcile` asks it after a lost answer, and a `publish` whose
+key is taken by the same post (an earlier attempt made it) returns that post.
+A retried create can never make a second record.
+
 The service allows few logins a day, so the session is kept in
 `state_dir/bluesky/<account>.session` (mode 0600) and reused; atproto refreshes
 it and every change is written back. The password is used only when there is
@@ -17,6 +24,7 @@ no saved session or the saved one is refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import mimetypes
@@ -25,7 +33,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,7 +55,15 @@ from bot.errors import (
     TransientError,
     UncertainError,
 )
-from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona, env_name
+from bot.publishers.base import (
+    AccountSettings,
+    Found,
+    MediaItem,
+    OutgoingPost,
+    Persona,
+    Profile,
+    env_name,
+)
 from bot.publishers.bluesky.publisher import LIMITS, BlueskyPublisher
 
 log = logging.getLogger(__name__)
@@ -60,6 +76,92 @@ PROFILE = "app.bsky.actor.profile"
 _AUTH_ERRORS = {"ExpiredToken", "InvalidToken", "AuthMissing", "AuthRequired"}
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 T = TypeVar("T")
+
+# -- record keys -------------------------------------------------------------
+#
+# atproto's TID (https://atproto.com/specs/tid; @atproto/syntax isValidTid, which
+# the PDS applies to app.bsky.feed.post keys): 13 characters of base32-sortable,
+# a 64-bit integer, top bit 0, then 53 bits of microseconds since the Unix epoch
+# and a 10-bit clock identifier. The PDS's regex lets the first character run to
+# "j"; with the top bit 0 it is one of "234567ab".
+TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+_TID_SYNTAX = re.compile(r"[234567ab][234567abcdefghijklmnopqrstuvwxyz]{12}")
+_MAX_MICROS = (1 << 53) - 1  # 2255-06-05T23:47:34.740991Z
+_SUB = 1_000_000  # sub-second microseconds
+_CLOCKS = 1 << 10
+_SPREAD = _SUB * _CLOCKS  # keys one account can have within one second
+_MAX_SECOND = (_MAX_MICROS - (_SUB - 1)) // _SUB  # the last whole second whose every key fits
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_VARIANTS = 32
+# The PDS refuses a client-chosen record key containing a word from its slur list
+# (@atproto/pds repo/prepare.js, hasExplicitSlur: 400 InvalidRequest "Unacceptable
+# slur in record key"). Of its patterns only one is not anchored to whole words,
+# and a 13-character TID starting with 2-7, a or b can only meet that one; this
+# is it, restricted to the characters a TID can hold.
+_REFUSED_WORD = re.compile(r"n[ilo4a][gq]{2}(?:l[e3]t|[e3]r)")
+
+
+def is_tid(rkey: str) -> bool:
+    """Whether `rkey` is a TID with the top bit 0 (what `delivery_rkey` makes)."""
+    return isinstance(rkey, str) and _TID_SYNTAX.fullmatch(rkey) is not None
+
+
+def rkey_refused(rkey: str) -> bool:
+    """Whether the PDS would refuse `rkey` as a client-chosen key for the word it contains."""
+    return _REFUSED_WORD.search(rkey) is not None
+
+
+def tid_parts(tid: str) -> tuple[int, int]:
+    """(microseconds since the epoch, clock id) of a TID."""
+    value = 0
+    for char in tid:
+        value = value * 32 + TID_ALPHABET.index(char)
+    return value >> 10, value & (_CLOCKS - 1)
+
+
+def _tid(micros: int, clock: int) -> str:
+    value = (micros << 10) | clock
+    chars = []
+    for _ in range(13):
+        chars.append(TID_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def _spread(entry_id: str, account: str, variant: int) -> int:
+    digest = hashlib.sha256(json.dumps([entry_id, account, variant]).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % _SPREAD
+
+
+def delivery_rkey(scheduled: datetime, entry_id: str, account: str) -> str:
+    """The record key of one delivery: a valid TID, the same at every attempt and restart.
+
+    Its time is the whole second of `scheduled` (a naive datetime is read as
+    UTC); a hash of (entry id, account) chooses the sub-second microseconds and
+    the clock id, one of 1,024,000,000 keys, so two deliveries of one account at
+    the same second share a key with odds of about 1 in 10^9 (n of them: about
+    n^2/2 in 2.05 * 10^9), and keys of different seconds never meet. Keys sort
+    as their seconds do. Seconds before 1970 are read as 1970-01-01T00:00:00Z;
+    from 2255-06-05T23:47:33Z on, where 53 bits of microseconds end, keys are
+    clamped to that second (valid and still in order, no longer apart by time).
+
+    A key the PDS would refuse for a word in it (see `rkey_refused`) is replaced
+    by the next hash variant; when the second's own digits spell the word (40
+    windows of about a second between Dec 2026 and Dec 2027, while keys start
+    "3n", and as many every 36 years after), the key takes the time of the
+    nearest earlier second that has a clean key.
+    """
+    if scheduled.tzinfo is None:
+        scheduled = scheduled.replace(tzinfo=timezone.utc)
+    second = min(max((scheduled - _EPOCH) // timedelta(seconds=1), 0), _MAX_SECOND)
+    while second >= 0:
+        for variant in range(_VARIANTS):
+            spread = _spread(entry_id, account, variant)
+            tid = _tid(second * _SUB + spread // _CLOCKS, spread % _CLOCKS)
+            if not rkey_refused(tid):
+                return tid
+        second -= 1
+    raise ValueError("no record key can be made")  # pragma: no cover - second 0 is "2222222..."
 
 
 def link_facets(text: str) -> list[dict[str, Any]]:
@@ -134,9 +236,66 @@ class BlueskyClient:
                 record["reply"] = {"root": root, "parent": parent}
             if post.media:
                 record["embed"] = self._images_embed(post.media)
-            data = models.ComAtprotoRepoCreateRecord.Data(repo=self._did(), collection=POST, record=record)
-            out = self._call("post", True, lambda c: c.com.atproto.repo.create_record(data))
+            if post.scheduled is None:
+                data = models.ComAtprotoRepoCreateRecord.Data(repo=self._did(), collection=POST, record=record)
+                out = self._call("post", True, lambda c: c.com.atproto.repo.create_record(data))
+                return f"{out.uri}|{out.cid}"
+            return self._create_keyed(post, record)
+
+    def _create_keyed(self, post: OutgoingPost, record: dict[str, Any]) -> str:
+        """Create the post under its delivery's key; a key already taken by this
+        post (an earlier attempt whose answer was lost) is success.
+
+        The reference PDS answers a create on a taken key with HTTP 500
+        InternalServerError (its repository tree refuses the second value), so
+        after a 5xx the key is looked up: the same text there is this post;
+        nothing there is the 5xx it said it was (TransientError: safe to retry,
+        since a retry cannot make a second record).
+        """
+        rkey = delivery_rkey(post.scheduled, post.entry_id, post.account)
+        data = models.ComAtprotoRepoCreateRecord.Data(repo=self._did(), collection=POST, rkey=rkey, record=record)
+
+        def create(c: Client):
+            try:
+                return c.com.atproto.repo.create_record(data)
+            except at_errors.RequestErrorBase as exc:
+                if _maybe_taken(exc):
+                    raise _KeyTaken(exc) from None
+                raise
+
+        try:
+            out = self._call("post", True, create)
             return f"{out.uri}|{out.cid}"
+        except _KeyTaken as taken:
+            answer = taken.exc
+        found = self._lookup(self._did(), POST, rkey)
+        if found is None:
+            raise self._map_error(answer, "post", True)
+        if not _same_post(found, post):
+            raise RejectedError(
+                f"bluesky post for account {self.account.key}: its record key {rkey} holds another post"
+            )
+        log.info("bluesky: post %s of account %s was already there (record %s)", post.entry_id, self.account.key, rkey)
+        return f"{found['uri']}|{found['cid']}"
+
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+        """Whether the post exists, by its delivery's record key (`claimed_at` and
+        `now` are not needed: the PDS reads its own store, so what it says of a
+        key is current). Raises TransientError when the lookup fails."""
+        if post.scheduled is None:
+            return Found.unknown("no delivery instant: the post's record key cannot be derived", final=True)
+        rkey = delivery_rkey(post.scheduled, post.entry_id, post.account)
+        with self._lock:
+            try:
+                self._ensure_client()
+                found = self._lookup(self._did(), POST, rkey)
+            except RejectedError as exc:  # the PDS refuses to tell (login refused, bad request)
+                return Found.unknown(str(exc), final=True)
+        if found is None:
+            return Found.absent(f"no record {rkey}")
+        if not _same_post(found, post):
+            return Found.unknown(f"record {rkey} holds another post", final=True)
+        return Found.posted(f"{found['uri']}|{found['cid']}", f"record {rkey}")
 
     def _strong_ref(self, remote_id: str) -> dict[str, str]:
         uri, cid = split_remote_id(remote_id)
@@ -171,7 +330,14 @@ class BlueskyClient:
 
     # -- persona ----------------------------------------------------------
 
-    def switch_persona(self, persona: Persona) -> None:
+    def profile(self) -> Profile:
+        """The profile record as the PDS holds it; ("", "", None) when there is none."""
+        with self._lock:
+            self._ensure_client()
+            value = self._get_record(self._did(), PROFILE, "self")[1]
+        return _profile_of(value or {})
+
+    def switch_persona(self, persona: Persona) -> Profile:
         """Rewrite the profile record: display name, description, avatar, banner.
 
         Other profile fields (pinned post, labels...) are kept; an avatar or
@@ -196,7 +362,7 @@ class BlueskyClient:
                     record.pop("description", None)
                 try:
                     self._write_profile(record, cid)
-                    return
+                    return _profile_of(record)
                 except _SwapFailed:
                     if attempt == 2:
                         raise TransientError(
@@ -215,15 +381,29 @@ class BlueskyClient:
                 if cid is None:
                     return c.com.atproto.repo.create_record(data)
                 return c.com.atproto.repo.put_record(data)
-            except at_errors.BadRequestError as exc:
+            except at_errors.RequestErrorBase as exc:
                 if _error_name(exc) in {"InvalidSwap", "RecordAlreadyExists"}:
                     raise _SwapFailed from None
+                if cid is None and _maybe_taken(exc):  # the PDS's answer to a create on a taken key
+                    raise _KeyTaken(exc) from None
                 raise
 
-        self._call("profile update", True, write)
+        try:
+            self._call("profile update", True, write)
+        except _KeyTaken as taken:
+            if self._get_record(self._did(), PROFILE, "self")[0] is not None:
+                raise _SwapFailed from None  # created meanwhile: read it and write over it
+            raise self._map_error(taken.exc, "profile update", True) from None
 
     def _get_record(self, repo: str, collection: str, rkey: str) -> tuple[str | None, dict | None]:
         """(cid, value) of a record, (None, None) when it does not exist."""
+        found = self._lookup(repo, collection, rkey)
+        if found is None:
+            return None, None
+        return found.get("cid"), found.get("value")
+
+    def _lookup(self, repo: str, collection: str, rkey: str) -> dict | None:
+        """getRecord's answer ({"uri", "cid", "value"}), None when there is no such record."""
 
         def get(c: Client):
             try:
@@ -237,9 +417,9 @@ class BlueskyClient:
                 raise
 
         found = self._call(f"read of {collection}", False, get)
-        if not isinstance(found, dict):
-            return None, None
-        return found.get("cid"), found.get("value")
+        if not isinstance(found, dict) or not found.get("cid"):
+            return None
+        return found
 
     def close(self) -> None:
         with self._lock:
@@ -261,7 +441,7 @@ class BlueskyClient:
         client = self._ensure_client()
         try:
             return fn(client)
-        except _SwapFailed:
+        except _Signal:
             raise
         except Exception as exc:
             if not _is_auth_failure(exc):
@@ -271,7 +451,7 @@ class BlueskyClient:
         client = self._password_login()
         try:
             return fn(client)
-        except _SwapFailed:
+        except _Signal:
             raise
         except Exception as exc:
             raise self._map_error(exc, what, writes) from None
@@ -392,8 +572,49 @@ class BlueskyClient:
         return text
 
 
-class _SwapFailed(Exception):
+class _Signal(Exception):
+    """An answer the caller of `_call` looks into itself (not mapped to a PublishError)."""
+
+
+class _SwapFailed(_Signal):
     """The profile record changed between read and write."""
+
+
+class _KeyTaken(_Signal):
+    """A create was refused in the way a taken record key is (`exc`: the answer)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__()
+        self.exc = exc
+
+
+def _maybe_taken(exc: BaseException) -> bool:
+    """Whether a create's error answer may mean "this key is taken": the reference
+    PDS says HTTP 500 InternalServerError; others may name it."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return (status is not None and status >= 500) or _error_name(exc) == "RecordAlreadyExists"
+
+
+def _same_post(found: dict, post: OutgoingPost) -> bool:
+    value = found.get("value")
+    return isinstance(value, dict) and value.get("$type", POST) == POST and value.get("text") == post.text
+
+
+def _blob_cid(blob: Any) -> str | None:
+    """The CID of a blob reference ({"ref": {"$link": cid}}, or a legacy {"cid": cid})."""
+    if not isinstance(blob, dict):
+        return None
+    ref = blob.get("ref")
+    if isinstance(ref, dict) and isinstance(ref.get("$link"), str):
+        return ref["$link"]
+    return blob["cid"] if isinstance(blob.get("cid"), str) else None
+
+
+def _profile_of(record: dict) -> Profile:
+    name, bio = record.get("displayName"), record.get("description")
+    return Profile(name if isinstance(name, str) else "", bio if isinstance(bio, str) else "",
+                   _blob_cid(record.get("avatar")))
 
 
 def _error_name(exc: BaseException) -> str | None:
@@ -421,4 +642,4 @@ def _retry_after(exc: at_errors.RateLimitExceededError) -> float | None:
     return exc.retry_after
 
 
-__all__ = ["BlueskyClient", "link_facets", "split_remote_id"]
+__all__ = ["BlueskyClient", "delivery_rkey", "is_tid", "link_facets", "rkey_refused", "split_remote_id", "tid_parts"]

@@ -1,6 +1,8 @@
 """The `bluesky` publisher: Bluesky's facts (limits, credentials, timeout) and
 the calls, which go through `bot.publishers.bluesky.api` (atproto, the
 `bluesky` extra, about a second to import), loaded only when an account is built.
+Posts with a delivery instant get a record key derived from the delivery, so
+`reconcile` can look them up (see the api module).
 
 Credentials, ACCOUNT = env_name(account key): BLUESKY_<ACCOUNT>_HANDLE,
 BLUESKY_<ACCOUNT>_APP_PASSWORD, optional BLUESKY_<ACCOUNT>_SERVICE (default
@@ -9,9 +11,10 @@ https://bsky.social). BLUESKY_TIMEOUT: seconds per request (default 30).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
-from bot.publishers.base import Limits, OutgoingPost, Persona, Profile, Publisher, env_name
+from bot.publishers.base import Found, Limits, OutgoingPost, Persona, Profile, Publisher, env_name
 from bot.publishers.lengths import grapheme_count
 
 # Sources: the atproto lexicons. app.bsky.feed.post text: maxGraphemes 300,
@@ -68,6 +71,12 @@ class BlueskyPublisher(Publisher):
 
     def switch_persona(self, persona: Persona) -> Profile | None:
         return self._client.switch_persona(persona)
+
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+        return self._client.reconcile(post, claimed_at, now)
+
+    def profile(self) -> Profile | None:
+        return self._client.profile()
 
     def close(self) -> None:
         self._client.close()
