@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bot.publishers.bluesky import api
 from bot.publishers.bluesky.api import delivery_rkey, is_tid, rkey_refused, tid_parts
-from fakes.bluesky_server import _refused_rkey
+from tests.fakes.bluesky_server import _refused_rkey
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -59,7 +59,8 @@ FAULTS = (
     Fault("hung", "hang", 1, "uncertain", 1, "uncertain", "no answer within 1 s", extra={"hang_seconds": 4}),
     Fault("unauth", "401", 1, "failed", 1, "failed", "HTTP 401"),
     Fault("duplicate", "403_duplicate", 1, "uncertain", 1, "uncertain", "may already exist"),
-    Fault("malformed", "malformed_json", 1, "uncertain", 1, "uncertain", "not valid JSON"),
+    # the post was made and its answer broken: uncertain, then found on the timeline (reconciled)
+    Fault("malformed", "malformed_json", 1, "posted", 1, "uncertain", "not valid JSON"),
     Fault("refused453", "403_453", 99, "posted", 1, "switch-failed", "code 453",
           path="/1.1/account/update_profile.json"),
 )

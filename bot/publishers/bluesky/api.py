@@ -278,7 +278,7 @@ class BlueskyClient:
         log.info("bluesky: post %s of account %s was already there (record %s)", post.entry_id, self.account.key, rkey)
         return f"{found['uri']}|{found['cid']}"
 
-    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime, *, may_send: bool = True) -> Found:
         """Whether the post exists, by its delivery's record key (`claimed_at` and
         `now` are not needed: the PDS reads its own store, so what it says of a
         key is current). Raises TransientError when the lookup fails."""

@@ -72,8 +72,8 @@ class BlueskyPublisher(Publisher):
     def switch_persona(self, persona: Persona) -> Profile | None:
         return self._client.switch_persona(persona)
 
-    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime) -> Found:
-        return self._client.reconcile(post, claimed_at, now)
+    def reconcile(self, post: OutgoingPost, claimed_at: datetime, now: datetime, *, may_send: bool = True) -> Found:
+        return self._client.reconcile(post, claimed_at, now, may_send=may_send)
 
     def profile(self) -> Profile | None:
         return self._client.profile()
