@@ -106,12 +106,14 @@ class Personas:
             good = lane.ctx.ledger.last_good_switch(lane.account, lane.network)
             last = lane.ctx.ledger.last_switch(lane.account, lane.network)
             if good is not None and good.persona == persona and last.switch_id == good.switch_id:
+                self.check = None
                 return  # worn already (a restart between the switch and its post)
         if self.row is not None and self.goal != persona:  # a newer goal replaces one still retried
             lane.ctx.ledger.settle_switch(self.row, "failed", now=lane.ctx.clock(),
                                           reason=f"superseded by a switch to {persona}: {self.last_error}")
             self.row = None
         self.goal, self.entry, self.attempt, self.next_at = persona, entry_id, 0, None
+        self.check = None  # a start-up comparison is moot once a newer persona is due
 
     # -- one step -------------------------------------------------------------
 

@@ -202,3 +202,23 @@ def test_a_switch_killed_mid_call_is_made_again_at_the_next_start(tmp_path, cloc
     drive(engine, clock, at("10:05"))
     assert switches(ledger)[-2][1:3] == ("red", "uncertain") and switches(ledger)[-1][1:3] == ("red", "posted")
     assert x.profiles["a"].name == "Red Paper"
+
+
+def test_a_storm_due_before_the_start_up_check_is_not_undone_by_it(tmp_path, clock, x):
+    """At a start, the lane has the check of the persona worn pending when a storm too late to
+    post comes first: the storm's persona is switched to, and the stale check must not switch back."""
+    feed = story(tmp_path / "feed", {"a": "x"}, [
+        {"date": "1927-01-01", "time": "10:00", "account": "a", "id": "storm", "storm": "red", "text": "Stormed."},
+    ], personas={"red": "Red Paper"})
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x}, env={"BOT_GRACE": "60"})
+    engine.start()
+    drive(engine, clock, at("09:59", 30))  # the start-up switch to a-p is done and recorded
+    kill(engine)
+    clock.now = at("10:02")  # the storm is missed at this start: its switch is queued while the check of a-p is pending
+    engine = make_engine(feed, ledger, clock, {"x": x}, env={"BOT_GRACE": "60"})
+    engine.start()
+    assert engine.lanes[("a", "x")].personas.check == "a-p"
+    drive(engine, clock, at("10:05"))
+    assert x.profiles["a"].name == "Red Paper"
+    assert [c.persona.key for c in x.calls if c.kind == "switch"][-1] == "red"
