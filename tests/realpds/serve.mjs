@@ -52,29 +52,27 @@ const startPds = async () => {
   return { server, port: httpServer.address().port }
 }
 
+let server = null
+let stopping = false
+
+// Registered before the (slow) start, so a harness that dies during it leaves nothing.
+const stop = async (why) => {
+  if (stopping) return
+  stopping = true
+  console.log(`REALPDS STOPPING ${kind} (${why})`)
+  setTimeout(() => process.exit(0), 5000).unref() // never hang on the way out
+  try {
+    await server?.destroy()
+  } catch (err) {
+    console.error(`REALPDS ${kind} stop error: ${err}`)
+  }
+  process.exit(0)
+}
+
 const main = async () => {
-  let started
-  if (kind === 'plc') started = await startPlc()
-  else if (kind === 'pds') started = await startPds()
-  else {
+  if (kind !== 'plc' && kind !== 'pds') {
     console.error('usage: node serve.mjs plc|pds')
     process.exit(2)
-  }
-  const { server, port } = started
-
-  let stopping = false
-  const stop = async (why) => {
-    if (stopping) return
-    stopping = true
-    console.log(`REALPDS STOPPING ${kind} (${why})`)
-    // Never hang on the way out.
-    setTimeout(() => process.exit(0), 5000).unref()
-    try {
-      await server.destroy()
-    } catch (err) {
-      console.error(`REALPDS ${kind} stop error: ${err}`)
-    }
-    process.exit(0)
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
@@ -82,7 +80,14 @@ const main = async () => {
   process.stdin.on('error', () => stop('stdin error'))
   process.stdin.resume()
 
-  console.log(`REALPDS READY ${kind} ${port}`)
+  const started = kind === 'plc' ? await startPlc() : await startPds()
+  server = started.server
+  if (stopping) {
+    // Asked to stop while starting: close what just started.
+    await server.destroy().catch(() => {})
+    process.exit(0)
+  }
+  console.log(`REALPDS READY ${kind} ${started.port}`)
 }
 
 main().catch((err) => {
