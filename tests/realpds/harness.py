@@ -142,6 +142,7 @@ class _NodeServer:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
+        self._log_offset = 0
 
     @property
     def pid(self) -> int | None:
@@ -151,20 +152,28 @@ class _NodeServer:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float) -> int:
+        self.spawn()
+        return self.wait_ready(timeout)
+
+    def spawn(self) -> None:
         assert not self.running(), f"{self.kind} is already running"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(self.node), str(SERVE), self.kind],
                 cwd=HERE, env=self.env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # the terminal's Ctrl-C goes to pytest, which stops us in order
             )
+
+    def wait_ready(self, timeout: float) -> int:
+        """Wait for the ready line; returns the port it names."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         marker = f"REALPDS READY {self.kind} ".encode()
         while True:
             with open(self.log_path, "rb") as log:
-                log.seek(log_offset)
+                log.seek(self._log_offset)
                 for line in log.read().splitlines():
                     if line.startswith(marker):
                         self.port = int(line[len(marker):].split()[0])
@@ -276,13 +285,18 @@ class RealPDS:
         try:
             base = {k: v for k, v in os.environ.items() if not k.startswith(("PDS_", "LOG_"))}
             base.update(self._log_env())
-            self._plc = _NodeServer("plc", node, {**base, "REALPDS_PLC_PORT": "0"}, self.root / "plc.log")
-            self.plc_port = self._plc.start(self.startup_timeout)
-            self.timings["plc_ready_s"] = time.monotonic() - t0
+            # Both at once (the PDS asks the PLC nothing before its first account).
+            self.plc_port = free_port()
             self.pds_port = free_port()
             (self.root / "pds" / "blobs").mkdir(parents=True, exist_ok=True)
+            self._plc = _NodeServer("plc", node, {**base, "REALPDS_PLC_PORT": str(self.plc_port)}, self.root / "plc.log")
             self._pds = _NodeServer("pds", node, {**base, **self._pds_env()}, self.root / "pds.log")
-            self._start_pds_process()
+            self._plc.spawn()
+            self._pds.spawn()
+            if self._plc.wait_ready(self.startup_timeout) != self.plc_port:
+                raise RealPDSError(f"the PLC listens on {self._plc.port}, not on {self.plc_port}")
+            self.timings["plc_ready_s"] = time.monotonic() - t0
+            self._wait_pds_ready()
             self.timings["ready_s"] = time.monotonic() - t0
         except BaseException:
             self.stop()
@@ -318,7 +332,12 @@ class RealPDS:
 
     def _start_pds_process(self) -> None:
         assert self._pds is not None
-        port = self._pds.start(self.startup_timeout)
+        self._pds.spawn()
+        self._wait_pds_ready()
+
+    def _wait_pds_ready(self) -> None:
+        assert self._pds is not None
+        port = self._pds.wait_ready(self.startup_timeout)
         if port != self.pds_port:
             raise RealPDSError(f"the PDS listens on {port}, not on {self.pds_port}")
         self._wait_health()
