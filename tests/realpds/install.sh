@@ -7,8 +7,9 @@
 # also pins Node.js 22 itself, as the registry package node-linux-<arch>.
 # `npm` only has to fetch files: if node or npm is missing, Debian's are
 # installed (as root, with apt-get). better-sqlite3 is then compiled from
-# source against that Node 22 (its headers ship in the same package), since
-# no prebuilt binary can be downloaded.
+# source against that Node 22 (its headers ship in the same package) with the
+# lockfile's node-gyp, since no prebuilt binary can be downloaded. Compiling
+# needs python3, make and g++.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -35,7 +36,7 @@ case "$(uname -m)" in
 esac
 
 stamp=node_modules/.realpds-stamp
-recipe=1  # raise when the steps below change in a way that needs a fresh node_modules
+recipe=2  # raise when the steps below change in a way that needs a fresh node_modules
 want="$(cat package.json package-lock.json | sha256sum | cut -c1-64) $(uname -m) recipe $recipe"
 
 works() {  # Node 22 runs, the compiled module loads, both servers are there
@@ -55,12 +56,25 @@ say "node_modules missing or not from this package-lock.json: npm ci (takes minu
 rm -f "$stamp"
 # Scripts off: better-sqlite3 is built below, for the right Node.
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-say "npm ci done ($(elapsed) s); compiling better-sqlite3 for $("$runtime/bin/node" --version)"
-# npm and node-gyp run under Node 22, with its headers (never the system's).
-PATH="$PWD/$runtime/bin:$PATH" npm_config_nodedir="$PWD/$runtime" \
-  npm rebuild better-sqlite3 --nodedir="$PWD/$runtime" --no-audit --no-fund --loglevel=error
+node22="$PWD/$runtime/bin/node"
+say "npm ci done ($(elapsed) s); compiling better-sqlite3 for Node $("$node22" --version)"
+# With the lockfile's node-gyp under Node 22 and its headers: never the system's node-gyp
+# (Debian's links addons against its own libnode, which crashes them under another Node)
+# and never a download (better-sqlite3's own script would try a prebuilt binary first).
+log=node_modules/.realpds-build.log
+if ! (
+  cd node_modules/better-sqlite3
+  PATH="$(dirname "$node22"):$PATH" "$node22" ../node-gyp/bin/node-gyp.js rebuild --release \
+    --nodedir="$(dirname "$(dirname "$node22")")" --loglevel=warn
+) >"$log" 2>&1; then
+  tail -n 40 "$log"
+  say "compiling better-sqlite3 failed (all of it: tests/realpds/$log)"
+  exit 1
+fi
+say "compiled ($(elapsed) s)"
 if ! works; then
-  say "installed, but the PDS does not load under $runtime/bin/node"
+  say "installed, but the PDS does not load under $runtime/bin/node:"
+  "$runtime/bin/node" --input-type=module -e "import Database from 'better-sqlite3'; new Database(':memory:').close()" || true
   exit 1
 fi
 echo "$want" >"$stamp"
