@@ -267,6 +267,24 @@ def resolve(ctx, entry_id, posted, remote_id, platform, ledger):
         click.echo(f"{row.entry_id} on {row.network}: {row.state}" + (f" (remote id {row.remote_id})" if row.remote_id else ""))
 
 
+@cli.command()
+@folder_argument
+@click.option("--force", is_flag=True, help="Overwrite feed.yaml and the sample post file if they exist.")
+@click.pass_context
+def init(ctx, folder, force):
+    """Write a small feed, every key explained, to start from."""
+    from bot.feed.template import write
+
+    settings = settings_for(ctx, folder)
+    try:
+        written = write(settings.posts, force=force)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{exc.args[0]} exists; nothing written (--force overwrites it)") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the feed: {exc.strerror}: {exc.filename}") from None
+    click.echo(f"wrote {', '.join(str(p) for p in written)}; next: bot check {settings.display}")
+
+
 def _register_import() -> None:
     from bot.importers.cli import import_group
 
