@@ -285,6 +285,15 @@ def init(ctx, folder, force):
     click.echo(f"wrote {', '.join(str(p) for p in written)}; next: bot check {settings.display}")
 
 
+@cli.command()
+@click.option("--for", "target", type=click.Choice(["any", "feed", "posts"]), default="any", show_default=True, help="Schema of feed.yaml, of a post file, or of either (chosen by content).")
+def schema(target):
+    """Print a JSON Schema of feed.yaml and post files, for editors."""
+    from bot.feed.schema import render
+
+    click.echo(render(target), nl=False)
+
+
 def _register_import() -> None:
     from bot.importers.cli import import_group
 
