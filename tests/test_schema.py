@@ -10,6 +10,7 @@ import functools
 import itertools
 import json
 import re
+import shutil
 
 import jsonschema
 import pytest
@@ -17,7 +18,9 @@ import yaml
 
 from bot.feed import config, postfile, schema as feed_schema
 from bot.replay.anniversary import parse_time
-from tests.support.feeds import SAMPLE
+from tests.support.feeds import REPO, SAMPLE
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
 
 VALIDATORS = (jsonschema.Draft202012Validator, jsonschema.Draft7Validator)
 
@@ -226,3 +229,19 @@ def test_bot_schema_prints_the_document(invoke_bot, tmp_path):
     assert code == 0
     assert json.loads(out) == feed_schema.build("posts")
     assert invoke_bot("schema", "--for", "atlas", cwd=tmp_path).code == 2
+
+
+def test_a_file_with_the_modeline_still_passes_check(run_bot, tmp_path):
+    """The README's editor line is a YAML comment: bot check reads past it."""
+    feed = tmp_path / "posts"
+    shutil.copytree(SAMPLE, feed)
+    code, out, _ = run_bot("schema", cwd=tmp_path)
+    assert code == 0
+    (tmp_path / "feed.schema.json").write_text(out, encoding="utf-8")
+    modeline = next(line for line in README.splitlines() if line.startswith("# yaml-language-server: $schema="))
+    assert modeline == "# yaml-language-server: $schema=../feed.schema.json"
+    for path in (feed / "feed.yaml", feed / "1917-11-06.yaml"):
+        path.write_text(modeline + "\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    code, out, err = run_bot("check", "posts", cwd=tmp_path)
+    assert code == 0, out + err
+    assert out.startswith("0 errors, 0 warnings"), out
