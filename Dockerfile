@@ -1,13 +1,16 @@
 # The bot as a container: the feed and the state are volumes.
 #   docker build -t anniversary-bot .
-#   docker run -d --name bot --env-file .env \
+#   docker run -d --name bot --restart on-failure --env-file .env \
 #     -v "$PWD/posts:/feed:ro" -v bot-state:/state anniversary-bot
+# .env is config.example.env with the credentials filled in. Its BOT_POSTS, BOT_LEDGER
+# and BOT_CACHE lines stay commented out: --env-file and -e override the ENV below.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     BOT_POSTS=/feed \
-    BOT_LEDGER=/state/ledger.sqlite3
+    BOT_LEDGER=/state/ledger.sqlite3 \
+    BOT_CACHE=/state/cache
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -295,6 +295,33 @@ def resolve(ctx, entry_id, posted, remote_id, platform, ledger):
         click.echo(f"{row.entry_id} on {row.network}: {row.state}" + (f" (remote id {row.remote_id})" if row.remote_id else ""))
 
 
+@cli.command()
+@folder_argument
+@click.option("--force", is_flag=True, help="Overwrite feed.yaml and the sample post file if they exist.")
+@click.pass_context
+def init(ctx, folder, force):
+    """Write a small feed, every key explained, to start from."""
+    from bot.feed.template import write
+
+    settings = settings_for(ctx, folder)
+    try:
+        written = write(settings.posts, force=force)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{exc.args[0]} exists; nothing written (--force overwrites it)") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the feed: {exc.strerror}: {exc.filename}") from None
+    click.echo(f"wrote {', '.join(str(p) for p in written)}; next: bot check {settings.display}")
+
+
+@cli.command()
+@click.option("--for", "target", type=click.Choice(["any", "feed", "posts"]), default="any", show_default=True, help="Schema of feed.yaml, of a post file, or of either (chosen by content).")
+def schema(target):
+    """Print a JSON Schema of feed.yaml and post files, for editors."""
+    from bot.feed.schema import render
+
+    click.echo(render(target), nl=False)
+
+
 def _register_import() -> None:
     from bot.importers.cli import import_group
 
