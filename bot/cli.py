@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -205,14 +206,30 @@ def preview(ctx, folder, posts, years_later, start, end, accounts, fmt, out, ser
     ctx.exit(0 if loaded.ok else 1)  # the valid rest is shown either way; problems make it exit 1
 
 
-def parse_instant(value: str | None, name: str) -> datetime | None:
+def parse_start(value: str | None, now: datetime, *, resuming: bool = False) -> datetime | None:
+    """--start-at: `now`, an offset from now (`+10s`, `+5m`, `+2h`), or an ISO date-time
+    (without an offset: this machine's local time). A moment past by more than a second is
+    refused, unless the rehearsal is `resuming` (its --ledger exists: the same start, again):
+    a new rehearsal that starts in the past would only record its first entries missed."""
     if value is None:
         return None
+    text = value.strip()
+    if text == "now":
+        return now
+    if match := re.fullmatch(r"\+(\d+(?:\.\d+)?)(s|m|h)", text):
+        amount, unit = float(match[1]), match[2]
+        return now + timedelta(seconds=amount * {"s": 1, "m": 60, "h": 3600}[unit])
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO date-time", param_hint=name) from None
-    return moment if moment.tzinfo else moment.astimezone()  # naive: this machine's local time
+        raise click.BadParameter(f"{value!r} is not now, +10s / +5m / +2h or an ISO date-time", param_hint="--start-at") from None
+    moment = moment if moment.tzinfo else moment.astimezone()  # naive: this machine's local time
+    if moment < now - timedelta(seconds=1) and not resuming:
+        raise click.BadParameter(
+            f"{value} is in the past (it is {now.astimezone(moment.tzinfo):%Y-%m-%dT%H:%M:%S%z}): a rehearsal starting "
+            "then would record its first entries missed. Use now, +10s or a later time (or --ledger of the rehearsal "
+            "to resume)", param_hint="--start-at")
+    return moment
 
 
 @cli.command()
@@ -221,18 +238,21 @@ def parse_instant(value: str | None, name: str) -> datetime | None:
 @click.option("--dry-run", is_flag=True, help="Publish every account through the console publisher.")
 @years_option
 @ledger_option
-@click.option("--start-at", metavar="ISO", help="Rehearsal: the first entry falls at this instant.")
+@click.option("--start-at", metavar="WHEN", help="Rehearsal: the first entry falls at this instant (now, +10s, +5m or ISO).")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), metavar="N", help="Rehearsal: divide every gap between entries by N.")
 @window_options
 @click.pass_context
 def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start, end, accounts):
     """Post every entry at its anniversary until stopped (SIGTERM or SIGINT)."""
+    import logging
+
     from bot.run.logs import setup
     from bot.run.service import RunMode, Service, run as run_service
 
     settings = settings_for(ctx, posts, folder, years_later=years_later, ledger=ledger, start=start, end=end, accounts=accounts)
-    setup(settings.env)
-    mode = RunMode(dry_run=dry_run, start_at=parse_instant(start_at, "--start-at"), speed=speed)
+    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO)  # a dry run shows its posts on stdout, once
+    resuming = settings.ledger_given and settings.ledger.exists()
+    mode = RunMode(dry_run=dry_run, start_at=parse_start(start_at, datetime.now(UTC), resuming=resuming), speed=speed)
     ctx.exit(run_service(Service(settings, mode)))
 
 

@@ -124,3 +124,23 @@ def test_status_shows_personas_worn_and_due_and_drops_switch_problems_that_conve
     assert data["problems"] == []  # superseded by the successful switch to the same persona
     assert data["personas"] == [{"account": "wire", "platform": "console", "worn": "red", "due": "w"}]
     assert "  wire on console: red (due: w)" in status().splitlines()
+
+
+def test_status_of_a_dry_run_ledger_counts_its_console_deliveries(tmp_path):
+    root = feed(tmp_path)
+    (root / "feed.yaml").write_text(FEED.replace("platform: console", "platform: x"))
+    ledger = tmp_path / "dry.sqlite3"
+    with Ledger.open(ledger) as handle:  # what `bot run --dry-run --ledger dry.sqlite3` leaves
+        for entry in ("1917-11-06T1000-wire", "1917-11-06T1100-wire"):
+            handle.claim(entry, "wire", "console", scheduled=NOW, now=NOW, text_hash=None)
+            handle.settle(entry, "wire", "console", "posted", now=NOW, remote_id=f"console:{entry}")
+    out = bot("status", "--posts", "posts", "--ledger", str(ledger), "--format", "json", cwd=tmp_path)
+    data = json.loads(out.stdout)
+    assert (data["posted"], data["pending"]) == (2, 0)
+
+
+def test_durations_read_as_people_say_them():
+    from bot.units import duration
+
+    assert [duration(s) for s in (0, 0.9, 59, 60, 200, 3600, 3725, 86399, 156558, 900)] == [
+        "0 s", "0 s", "59 s", "1 min", "3 min 20 s", "1 h", "1 h 2 min", "23 h 59 min", "1 d 19 h", "15 min"]

@@ -111,6 +111,7 @@ class OutgoingPost:
     thread_root_remote: str | None = None  # root's remote id (Bluesky needs it)
     idempotency_key: str = ""  # stable for (entry id, account, network)
     scheduled: datetime | None = None  # the delivery's instant in this run (aware UTC)
+    replay_at: datetime | None = None  # the entry's anniversary, in the replay zone (a rehearsal moves `scheduled` only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,8 @@ from bot.replay.schedule import Delivery, Key, Rehearsal, Window, deliveries, fi
 from bot.run.lanes import Context, Lane, SwitchMark
 from bot.run.ledger import YEARS_LATER, Ledger, kept_years_later
 from bot.run.logs import LOGGER, fields
-from bot.run.policy import Policy
+from bot.run.policy import Policy, late_reason
+from bot.units import duration
 from bot.run.source import FeedSource
 from bot.settings import Settings
 
@@ -106,7 +107,7 @@ class Engine:
         self.context = Context(
             ledger=self.ledger, clock=self.clock, policy=self.policy, persona=self.persona,
             media_root=lambda: self.source.root, account_of=self._account_of, root_of=self._root_of,
-            expects=self._expects, settled=self._settled,
+            expects=self._expects, settled=self._settled, zone=self.timeline.zone,
         )
         for slot, publisher in built.items():
             self.lanes[slot] = Lane(*slot, publisher, self.context)
@@ -165,7 +166,7 @@ class Engine:
             settings = AccountSettings(account_key, account.platforms, dict(account.options))
             built[(account_key, network)] = self.make_publisher(cls, settings, self.settings, self.source.root, state_dir)
         if missing:
-            raise ConfigError("missing credentials: " + "; ".join(missing) + " (see config.example.env)")
+            raise ConfigError("\n".join(f"missing credentials: {m} (see config.example.env)" for m in missing))
         return built
 
     def _install(self, timeline) -> None:
@@ -294,7 +295,7 @@ class Engine:
 
     def _record_missed(self, stale: list[Delivery], now: datetime) -> None:
         grace = self.policy.grace
-        rows = [(d.key, d.instant, f"{(now - d.instant).total_seconds():.0f} s late, over the grace of {grace:.0f} s") for d in stale]
+        rows = [(d.key, d.instant, late_reason((now - d.instant).total_seconds(), grace)) for d in stale]
         self.ledger.record_missed_many(rows, now=now)
         if len(stale) <= MANY:
             for d, (_, _, reason) in zip(stale, rows):
@@ -302,7 +303,7 @@ class Engine:
                                                 platform=d.key.network, reason=reason))
         else:
             log.warning("missed %s", fields(count=len(stale), first=stale[0].key.entry_id, last=stale[-1].key.entry_id,
-                                            reason=f"over the grace of {grace:.0f} s (bot status lists them)"))
+                                            reason=f"over the grace of {duration(grace)} (bot status lists them)"))
         for d in stale:  # a storm's persona still changes
             if d.entry.storm:
                 self.lanes[(d.key.account, d.key.network)].put(SwitchMark(d.event.persona, d.key.entry_id))

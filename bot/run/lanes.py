@@ -35,7 +35,8 @@ from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher
 from bot.replay.schedule import Delivery, Key
 from bot.run.logs import LOGGER, fields
 from bot.run.personas import Personas
-from bot.run.policy import Policy
+from bot.run.policy import Policy, late_reason
+from bot.units import duration
 from bot.run.reconcile import Reconciler
 from bot.run.threads import Parent, parent_of
 
@@ -65,6 +66,8 @@ class Context:
     expects: Callable[[Key], bool]  # is this delivery scheduled in this run?
     settled: Callable[[Key], None]  # a delivery's outcome changed: wake the lanes waiting on it
     given_up: set = field(default_factory=set)  # uncertain keys no lookup could settle
+    zone: object = None  # the replay zone (for what a post shows of its anniversary)
+    lateness: list = field(default_factory=list)  # ms late of every post made in this run
 
 
 def wake_min(*moments: datetime | None) -> datetime | None:
@@ -145,7 +148,7 @@ class Lane:
             return now
         if self.personas.busy():
             if head is not None and self._late(head, now) > self.ctx.policy.grace and self._attempt == 0:
-                self._pop_missed(head, now, f"waited over the grace of {self.ctx.policy.grace:.0f} s for the persona switch")
+                self._pop_missed(head, now, f"waited over the grace of {duration(self.ctx.policy.grace)} for the persona switch")
                 return now
             wake = self.personas.step(now)
             grace_end = head.instant + timedelta(seconds=self.ctx.policy.grace, milliseconds=1) if head is not None else None
@@ -196,7 +199,7 @@ class Lane:
         policy = self.ctx.policy
         if self._attempt == 0 and self._late(delivery, now) > policy.grace:
             late = self._late(delivery, now)
-            self._pop_missed(delivery, now, f"{late:.0f} s late, over the grace of {policy.grace:.0f} s")
+            self._pop_missed(delivery, now, late_reason(late, policy.grace))
             return now
         entry = delivery.entry
         if entry.storm and self._switched_for != delivery.key:
@@ -235,6 +238,7 @@ class Lane:
             thread_root_remote=parent.root,
             idempotency_key=f"{entry.id}|{self.account}|{self.network}",
             scheduled=delivery.instant,
+            replay_at=delivery.event.instant.astimezone(self.ctx.zone) if self.ctx.zone else None,
         )
 
     def _publish(self, delivery: Delivery, parent: Parent, now: datetime) -> datetime | None:
@@ -269,6 +273,7 @@ class Lane:
             self.in_flight = None
         self._write(lambda: ledger.settle(*delivery.key, "posted", now=self.ctx.clock(), remote_id=str(remote_id)))
         self._log("posted", delivery, remote_id=remote_id, late_ms=late_ms)
+        self.ctx.lateness.append(late_ms)
         self._done(delivery)
         return self.ctx.clock()
 

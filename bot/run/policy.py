@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.errors import PublishError, RateLimited
+from bot.units import duration
 
 DAY = 24 * 3600.0
 
@@ -43,3 +44,8 @@ class Policy:
         if isinstance(error, RateLimited) and error.retry_after is not None:
             return max(0.0, min(error.retry_after, DAY))
         return min(self.backoff * (2 ** min(attempt, 32)), self.max_backoff)
+
+
+def late_reason(late: float, grace: float) -> str:
+    """Why a delivery is missed: `1 d 19 h late, over the grace of 15 min`."""
+    return f"{duration(late)} late, over the grace of {duration(grace)}"

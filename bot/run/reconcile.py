@@ -26,6 +26,7 @@ from bot.errors import PublishError, RejectedError, TransientError
 from bot.publishers.base import Found
 from bot.replay.schedule import Delivery
 from bot.run.logs import LOGGER, fields
+from bot.run.policy import late_reason
 from bot.run.threads import Parent
 
 log = logging.getLogger(LOGGER)
@@ -88,7 +89,7 @@ class Reconciler:
             late = (now - delivery.instant).total_seconds()
             if late > ctx.policy.grace:
                 ctx.ledger.reconciled(*key, "missed", now=now,
-                                      reason=f"reconciled: not on the network, and {late:.0f} s late, over the grace")
+                                      reason=f"reconciled: not on the network, and {late_reason(late, ctx.policy.grace)}")
                 log.warning("reconciled %s", f"{where} outcome=missed reason=\"not on the network, over the grace\"")
             elif ctx.ledger.reopen(*key):
                 log.info("reconciled %s", f"{where} outcome=absent note=\"not on the network: publishing it again\"")

@@ -15,6 +15,7 @@ import gc
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from bot.run.engine import Engine, PublisherFactory, RunMode, build_publisher
 from bot.run.lanes import Lane
 from bot.run.logs import LOGGER, fields
 from bot.settings import Settings
+from bot.units import duration
 
 log = logging.getLogger(LOGGER)
 
@@ -78,6 +80,48 @@ class Service:
         if self.mode.watch:
             self.watcher = threading.Thread(target=self._watch, name="watcher", daemon=True)
             self.watcher.start()
+        if self.mode.dry_run and sys.stdout.isatty():
+            from bot.publishers.console import Ticker
+
+            Ticker(self._upcoming, self.stop_event).start()
+
+    def _upcoming(self) -> tuple[str, float] | None:
+        """(id, seconds) of the next delivery due, for the dry run's ticker."""
+        engine = self.engine
+        with engine._lock:
+            if engine.cursor >= len(engine.items):
+                return None
+            item = engine.items[engine.cursor]
+        return item.key.entry_id, (item.instant - self.clock()).total_seconds()
+
+    @property
+    def ends(self) -> bool:
+        """A rehearsal or dry run ends by itself once its last delivery has settled."""
+        return self.mode.rehearsal or self.mode.dry_run
+
+    def finished(self) -> bool:
+        engine = self.engine
+        with engine._lock:
+            handed_out = engine.cursor >= len(engine.items)
+        return handed_out and all(lane.idle() and lane.in_flight is None for lane in engine.lanes.values())
+
+    def summary(self) -> list[str]:
+        """What a rehearsal or dry run did, on one screen."""
+        ledger = self.engine.ledger
+        counts = ledger.counts()
+        late = sorted(self.engine.context.lateness)
+        switches = ledger.switch_count("posted")
+        lines = [
+            "done: " + "  ".join(f"{state}: {counts[state]}" for state in ("posted", "failed", "missed", "uncertain")),
+            f"persona switches: {switches}",
+        ]
+        if late:
+            p50 = late[len(late) // 2]
+            lines.append(f"lateness: p50 {p50} ms, max {late[-1]} ms")
+        first = self.engine.items[0].instant if self.engine.items else None
+        if first is not None:
+            lines.append(f"took {duration((self.clock() - first).total_seconds())} from the first entry")
+        return lines
 
     @property
     def lanes(self) -> dict[tuple[str, str], Lane]:
@@ -167,6 +211,22 @@ class Service:
         self.tick()
         gc.freeze()
 
+    def report_end(self) -> None:
+        """The summary on stdout; a temporary ledger is removed, unless something went wrong:
+        then it is kept, and its path given for `bot status --ledger`."""
+        import shutil
+
+        lines = self.summary_lines
+        engine = self.engine
+        if engine.temporary_ledger:
+            path = engine.ledger.path
+            if self.problems:
+                lines.append(f"ledger kept: {path} (bot status --ledger {path})")
+            else:
+                shutil.rmtree(path.parent, ignore_errors=True)
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
     # -- stop ----------------------------------------------------------------
 
     def stop(self) -> None:
@@ -202,6 +262,10 @@ class Service:
                 except LedgerError:
                     pass
                 lane.publisher.close()
+        if self.ends and self.finished():
+            counts = ledger.counts()
+            self.problems = counts["failed"] + counts["missed"] + counts["uncertain"]
+            self.summary_lines = self.summary()
         ledger.close()
         log.info("stopped")
 
@@ -223,11 +287,16 @@ def run(service: Service) -> int:
         try:
             service.start()
         except BotError as exc:
-            log.error("not-started %s", fields(reason=str(exc)))
+            for line in str(exc).splitlines():  # one line per problem (e.g. each account lacking credentials)
+                log.error("not-started %s", fields(reason=line))
             return 1
-        while not stop.wait(3600):
-            pass
+        while not stop.wait(0.5 if service.ends else 3600):
+            if service.ends and service.finished():
+                break
+        finished = service.ends and service.finished()
         service.stop()
+        if finished:
+            service.report_end()
         return 0
     finally:
         for sig, handler in previous.items():

@@ -15,7 +15,11 @@ STATES = ("posted", "missed", "failed", "uncertain")
 def report(timeline: Timeline, config, ledger: Ledger | None, now: datetime) -> dict:
     """Counts per state (deliveries), pending (the feed's deliveries with no row), last, next, problems."""
     platforms = {key: account.platforms for key, account in config.accounts.items()}
-    items = deliveries(timeline, platforms)
+    override = None
+    if ledger is not None and ledger.networks() == {"console"} and not any("console" in p for p in platforms.values()):
+        override = "console"  # a dry run's ledger: every account went to the console
+        platforms = {key: ("console",) for key in platforms}
+    items = deliveries(timeline, platforms, network_override=override)
     known = ledger.states_for([d.key for d in items]) if ledger else {}
     counts = ledger.counts() if ledger else {}
     pending = [d for d in items if tuple(d.key) not in known]

@@ -41,7 +41,7 @@ def test_a_start_within_the_grace_catches_up_and_later_ones_are_missed(tmp_path,
     engine.start()
     drive(engine, clock, at("11:00"))
     got = states(ledger)
-    assert got["e0"][0] == "missed" and got["e0"][1] == "660 s late, over the grace of 400 s"
+    assert got["e0"][0] == "missed" and got["e0"][1] == "11 min late, over the grace of 6 min 40 s"
     assert got["e1"][0] == "posted" and got["e2"][0] == "posted"
     assert [c.post.entry_id for c in x.calls if c.kind == "post"] == ["e1", "e2"]
 

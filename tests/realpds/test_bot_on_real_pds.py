@@ -119,9 +119,13 @@ def test_every_entry_once_threads_images_facets_and_the_storm(tmp_path, real_pds
     def ref(entry):
         return {"uri": by_entry[entry]["uri"], "cid": by_entry[entry]["cid"]}
 
-    assert by_entry["same"]["value"]["reply"] == {"root": ref("first"), "parent": ref("first")}  # same instant: threaded
-    assert by_entry["answer"]["value"]["reply"] == {"root": ref("first"), "parent": ref("first")}
-    assert by_entry["again"]["value"]["reply"] == {"root": ref("first"), "parent": ref("answer")}  # 3 deep, 2 accounts
+    def reply(entry):
+        refs = by_entry[entry]["value"]["reply"]
+        return {part: {"uri": refs[part]["uri"], "cid": refs[part]["cid"]} for part in ("root", "parent")}
+
+    assert reply("same") == {"root": ref("first"), "parent": ref("first")}  # same instant, another account: threaded
+    assert reply("answer") == {"root": ref("first"), "parent": ref("first")}
+    assert reply("again") == {"root": ref("first"), "parent": ref("answer")}  # 3 deep, across two accounts
 
     image = by_entry["first"]["value"]["embed"]["images"][0]
     assert image["alt"] == "The Palace Bridge, raised"
@@ -153,8 +157,13 @@ def test_the_server_refuses_what_check_refuses(tmp_path, real_pds, account, invo
     assert (feed / "media" / "big.png").stat().st_size == 1_229_883
     code, out, _ = invoke_bot("check", str(feed), cwd=tmp_path)
     assert code == 1
-    assert f"{feed / '1917-11-07.yaml'}:3: error: text is 7500 bytes of UTF-8 on bluesky, over its limit of 3000 bytes" in out
-    assert any("image 'media/big.png' is 1229883 bytes; bluesky takes at most 1000000" in line for line in out.splitlines())
+    lines = (feed / "1917-11-07.yaml").read_text(encoding="utf-8").splitlines()
+    text_line = 1 + next(i for i, line in enumerate(lines) if line.lstrip().startswith("text:"))  # the first entry's
+    media_line = 1 + next(i for i, line in enumerate(lines) if "media/big.png" in line)
+    assert out.splitlines()[:2] == [
+        f"{feed / '1917-11-07.yaml'}:{text_line}: error: text is 7500 bytes of UTF-8 on bluesky, over its limit of 3000 bytes",
+        f"{feed / '1917-11-07.yaml'}:{media_line}: error: image 'media/big.png' is 1229883 bytes; bluesky takes at most 1000000",
+    ]
     # and the server, asked directly, refuses the text as check does
     session = real_pds.create_session(account.handle, account.app_password)
     from tests.realpds.harness import XrpcError
@@ -252,7 +261,12 @@ def test_a_tampered_saved_session_logs_in_again(tmp_path, real_pds, account):
     run_engine(feed, ledger, env, until=20)
     session_file = ledger.parent / "bluesky" / "paper.session"
     saved = json.loads(session_file.read_text())
-    saved["session"] = saved["session"][:-12] + "tamperedXXXX"
+    parts = saved["session"].split(":::")  # handle, did, access JWT, refresh JWT, endpoint
+    assert len(parts) >= 4 and parts[2].count(".") == 2
+    for i in (2, 3):  # both tokens' signatures altered: the server refuses them
+        head, payload, signature = parts[i].split(".")
+        parts[i] = ".".join((head, payload, signature[::-1]))
+    saved["session"] = ":::".join(parts)
     session_file.write_text(json.dumps(saved))
     lines = run_engine(feed, ledger, env, until=60)
     assert sorted(r["value"]["text"] for r in real_pds.list_records(account.did, POST)) == ["After a tampered session.", "First."]

@@ -4,6 +4,7 @@ the process lock. (The same behaviours in process, with a manual clock: tests/co
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime
 
@@ -122,13 +123,66 @@ def test_second_run_on_the_same_ledger_refuses_to_start(tmp_path, x_server):
 def test_dry_run_prints_the_sequence_and_leaves_the_default_ledger_alone(tmp_path):
     alternating(tmp_path / "posts", 6, gap_minutes=1, storm_at=3)
     bot = BotProcess(["run", "--dry-run", "--start-at", iso_in(2), "--speed", "600"], clean_env(), tmp_path, "dry")
-    try:
-        bot.wait_for(lambda: len(actions(bot.lines(), "posted")) >= 6, 30, "six dry-run posts")
-    finally:
-        code, _ = stop(bot)
-    assert code == 0
+    assert bot.reap(timeout=30) == 0  # it ends on its own once every post is out
     printed = bot.stdout()
-    order = [line.split()[-1] for line in printed.splitlines() if line.startswith("[") and " as " in line]
-    assert order == [f"e{i:04d}" for i in range(6)]
-    assert "is now Stormed Times" in printed
+    heads = [line for line in printed.splitlines() if " as " in line and "  [e" in line]
+    assert [re.search(r"\[(e\d{4})\]", line).group(1) for line in heads] == [f"e{i:04d}" for i in range(6)]
+    assert heads[0] == "2017-11-06 08:00:00 UTC  alpha as Alpha Paper  [e0000]  -> x"  # its anniversary, networks
+    assert "*** beta is now Stormed Times (stormed) ***" in printed
+    assert " posted " not in bot.stderr()  # each post shown once: the routine log lines are not repeated on stderr
     assert not (tmp_path / "state" / "ledger.sqlite3").exists()
+
+
+def test_a_rehearsal_ends_by_itself_with_a_summary_and_leaves_no_temporary_ledger(tmp_path):
+    alternating(tmp_path / "posts", 5, gap_minutes=1, storm_at=2)
+    env = clean_env({"TMPDIR": str(tmp_path / "tmp")})
+    (tmp_path / "tmp").mkdir()
+    bot = BotProcess(["run", "--dry-run", "--start-at", "+1s", "--speed", "600"], env, tmp_path, "dry")
+    code = bot.reap(timeout=30)  # no signal: it ends on its own
+    assert code == 0, bot.stderr()
+    summary = bot.stdout().splitlines()[-4:]
+    assert summary[0] == "done: posted: 5  failed: 0  missed: 0  uncertain: 0"
+    assert summary[1].startswith("persona switches: ") and summary[2].startswith("lateness: p50 ")
+    assert list((tmp_path / "tmp").iterdir()) == []  # the temporary ledger is gone
+
+
+def test_a_rehearsal_with_problems_keeps_its_ledger_and_says_where(tmp_path, x_server):
+    feed = alternating(tmp_path / "feed", 3, gap_minutes=1)
+    env = x_env(x_server.base_url, ("alpha", "beta"), TMPDIR=str(tmp_path))
+    x_server.fail("401", count=10, path="/2/tweets")
+    bot = BotProcess(["run", "--posts", str(feed), "--start-at", "+1s", "--speed", "600"], env, tmp_path, "run")
+    assert bot.reap(timeout=30) == 0, bot.stderr()
+    lines = bot.stdout().splitlines()
+    assert lines[0] == "done: posted: 0  failed: 3  missed: 0  uncertain: 0"
+    kept = next(line for line in lines if line.startswith("ledger kept: "))
+    path = kept.split()[2]
+    assert f"(bot status --ledger {path})" in kept
+    status = run_bot("status", "--posts", feed, "--ledger", path, "--format", "json", cwd=tmp_path, env=env)
+    assert json.loads(status.stdout)["failed"] == 3
+
+
+def test_a_start_in_the_past_is_refused_and_now_or_an_offset_is_taken(tmp_path, invoke_bot):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.cli import parse_start
+
+    alternating(tmp_path / "posts", 2)
+    code, _, err = invoke_bot("run", "--dry-run", "--start-at", "2020-01-01T12:00:00+00:00", cwd=tmp_path)
+    assert code == 2 and "--start-at" in err and "is in the past" in err and "Use now, +10s" in err
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert parse_start("now", now) == now
+    assert parse_start("+10s", now) == now + timedelta(seconds=10)
+    assert parse_start("+5m", now) == now + timedelta(minutes=5)
+    assert parse_start("+1.5h", now) == now + timedelta(minutes=90)
+    assert parse_start("2026-12-01T12:00:30+00:00", now) == now + timedelta(seconds=30)
+
+
+def test_missing_credentials_are_one_line_per_account_and_no_ledger_is_made(tmp_path):
+    feed = alternating(tmp_path / "feed", 2)
+    ledger = tmp_path / "state" / "ledger.sqlite3"
+    out = run_bot("run", "--posts", feed, "--ledger", ledger, cwd=tmp_path, env=clean_env())
+    assert out.code == 1
+    refused = [line for line in out.stderr.splitlines() if " not-started " in line]
+    assert len(refused) == 2 and "account 'alpha' on x lacks" in refused[0] and "account 'beta' on x lacks" in refused[1]
+    assert all(len(line) < 250 for line in refused)
+    assert not ledger.exists() and not ledger.parent.exists()

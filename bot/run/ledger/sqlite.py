@@ -396,6 +396,15 @@ class Ledger:
                 " AND state = 'uncertain'", (entry_id, account, network))
             return cur.rowcount == 1
 
+    def networks(self) -> set[str]:
+        """The networks the ledger has deliveries on."""
+        with self._reading("read the networks") as conn:
+            return {n for (n,) in conn.execute("SELECT DISTINCT network FROM deliveries")}
+
+    def switch_count(self, state: str) -> int:
+        with self._reading("count persona switches") as conn:
+            return conn.execute("SELECT count(*) FROM switches WHERE state = ?", (state,)).fetchone()[0]
+
     def last_good_switch(self, account: str, network: str) -> Row | None:
         """The account's last successful switch on that network, or None."""
         with self._reading(f"read the persona of {account} on {network}") as conn:
