@@ -10,6 +10,7 @@ Always: no traceback in any output, the child's peak memory under 200 MB.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -91,9 +92,10 @@ def run_case(case, workdir: Path, module, shared) -> CaseResult:
     bot = Bot(args, env, workdir, name="run")
 
     def published() -> set[str]:
-        lines = bot.lines()
-        done = {a.get("entry") for a in actions(lines, "posted")}
-        if any(a.get("entry") == STORM or a.get("persona") == "evening" for a in actions(lines, "switched")):
+        """What the dry run showed on stdout: each post's block names its entry, a switch its persona."""
+        shown = bot.stdout()
+        done = set(re.findall(r"  \[([^\]]+)\]  -> ", shown))
+        if "(evening) ***" in shown:
             done.add(STORM)
         return done & {*POSTED, STORM}
 
