@@ -250,7 +250,7 @@ def test_property_every_entry_comes_back_whole_in_time_order(days):
             continue
         posts = yaml.safe_load(output.files[name])["posts"]
         assert all(weighted_length(p["text"], "x") <= 280 for p in posts)
-        rebuilt, times = [], []
+        rebuilt, times, previous_id = [], [], None
         for post in posts:  # thread parts reply to the part before, at the same time
             if post.get("reply_to") and rebuilt and post["reply_to"] == previous_id:
                 rebuilt[-1] += " " + post["text"]

@@ -31,7 +31,7 @@ from bot.publishers.base import AccountSettings, Persona, Publisher
 from bot.replay.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant
 from bot.run.lanes import Context, Lane, SwitchMark
 from bot.run.ledger import YEARS_LATER, Ledger, kept_years_later
-from bot.run.logs import LOGGER, fields
+from bot.run.logs import LOGGER, event
 from bot.run.policy import Policy, late_reason
 from bot.units import duration
 from bot.run.source import FeedSource
@@ -102,8 +102,8 @@ class Engine:
         if self.ledger.get_meta(YEARS_LATER) != str(self.years_later):
             self.ledger.set_meta(YEARS_LATER, str(self.years_later))  # kept: a restart never moves the replay
         for row in self.ledger.recover(self.clock()):
-            log.warning("uncertain %s", fields(kind=row.kind, entry=row.entry_id, account=row.account,
-                                               platform=row.network, persona=row.persona, reason=row.reason))
+            event(logging.WARNING, "uncertain", kind=row.kind, entry=row.entry_id, account=row.account,
+                                               platform=row.network, persona=row.persona, reason=row.reason)
         self.context = Context(
             ledger=self.ledger, clock=self.clock, policy=self.policy, persona=self.persona,
             media_root=lambda: self.source.root, account_of=self._account_of, root_of=self._root_of,
@@ -127,7 +127,7 @@ class Engine:
         path = self.settings.ledger
         if self.temporary_ledger:
             path = Path(tempfile.mkdtemp(prefix="bot-rehearsal-")) / "ledger.sqlite3"
-            log.info("rehearsal %s", fields(ledger=str(path), note="temporary ledger, the default one is not touched"))
+            event(logging.INFO, "rehearsal", ledger=str(path), note="temporary ledger, the default one is not touched")
         return Ledger.open(path, now=self.clock())
 
     def _years_later(self, config) -> int:
@@ -202,11 +202,11 @@ class Engine:
         worn = dict(self.timeline.initial)
         if moment is None:
             return worn
-        for event in self.timeline.events:
-            if event.instant >= moment:
+        for happened in self.timeline.events:
+            if happened.instant >= moment:
                 break
-            if event.entry.storm:
-                worn[event.account] = event.persona
+            if happened.entry.storm:
+                worn[happened.account] = happened.persona
         return worn
 
     def _start_lookups(self) -> None:
@@ -299,11 +299,11 @@ class Engine:
         self.ledger.record_missed_many(rows, now=now)
         if len(stale) <= MANY:
             for d, (_, _, reason) in zip(stale, rows):
-                log.warning("missed %s", fields(entry=d.key.entry_id, account=d.key.account, persona=d.event.persona,
-                                                platform=d.key.network, reason=reason))
+                event(logging.WARNING, "missed", entry=d.key.entry_id, account=d.key.account, persona=d.event.persona,
+                                                platform=d.key.network, reason=reason)
         else:
-            log.warning("missed %s", fields(count=len(stale), first=stale[0].key.entry_id, last=stale[-1].key.entry_id,
-                                            reason=f"over the grace of {duration(grace)} (bot status lists them)"))
+            event(logging.WARNING, "missed", count=len(stale), first=stale[0].key.entry_id, last=stale[-1].key.entry_id,
+                                            reason=f"over the grace of {duration(grace)} (bot status lists them)")
         for d in stale:  # a storm's persona still changes
             if d.entry.storm:
                 self.lanes[(d.key.account, d.key.network)].put(SwitchMark(d.event.persona, d.key.entry_id))
@@ -315,7 +315,7 @@ class Engine:
             self.source.changed(paths)
             timeline = self.source.timeline(self.years_later)
             self._install(timeline)
-        log.info("reloaded %s", fields(files=len(paths), entries=len(timeline.events), deliveries=len(self.items)))
+        event(logging.INFO, "reloaded", files=len(paths), entries=len(timeline.events), deliveries=len(self.items))
 
     def close(self) -> None:
         for lane in self.lanes.values():

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from bot.errors import LedgerError, PublishError, RejectedError, TransientError, UncertainError
 from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher
 from bot.replay.schedule import Delivery, Key
-from bot.run.logs import LOGGER, fields
+from bot.run.logs import LOGGER, event
 from bot.run.personas import Personas
 from bot.run.policy import Policy, late_reason
 from bot.units import duration
@@ -162,12 +162,12 @@ class Lane:
         head = self.queue[0] if self.queue else None
         if isinstance(head, Delivery) and not self._unwritten and self._late(head, now) + LEDGER_RETRY > self.ctx.policy.grace:
             self.queue.popleft()
-            log.error("not-recorded %s", fields(entry=head.key.entry_id, account=self.account, platform=self.network,
-                                                reason=f"ledger unavailable past the grace period: {exc}"))
+            event(logging.ERROR, "not-recorded", entry=head.key.entry_id, account=self.account, platform=self.network,
+                                                reason=f"ledger unavailable past the grace period: {exc}")
         else:
             entry = head.key.entry_id if isinstance(head, Delivery) else None
-            log.error("ledger-error %s", fields(entry=entry, account=self.account, platform=self.network, reason=str(exc),
-                                                retry_s=LEDGER_RETRY))
+            event(logging.ERROR, "ledger-error", entry=entry, account=self.account, platform=self.network, reason=str(exc),
+                                                retry_s=LEDGER_RETRY)
         return now + timedelta(seconds=LEDGER_RETRY)
 
     # -- the head delivery ------------------------------------------------------------
@@ -176,9 +176,8 @@ class Lane:
         return (now - delivery.instant).total_seconds()
 
     def _log(self, outcome: str, delivery: Delivery, *, level=logging.INFO, **extra) -> None:
-        log.log(level, "%s %s", outcome, fields(
-            entry=delivery.key.entry_id, account=self.account, persona=delivery.event.persona,
-            platform=self.network, **extra))
+        event(level, outcome, entry=delivery.key.entry_id, account=self.account, persona=delivery.event.persona,
+              platform=self.network, **extra)
 
     def _done(self, delivery: Delivery) -> None:
         if self.queue and self.queue[0] is delivery:
@@ -312,6 +311,6 @@ class Lane:
         try:
             write()
         except LedgerError as exc:
-            log.error("ledger-error %s", fields(account=self.account, platform=self.network, reason=str(exc),
-                                                note="the outcome is kept and written once the ledger answers"))
+            event(logging.ERROR, "ledger-error", account=self.account, platform=self.network, reason=str(exc),
+                                                note="the outcome is kept and written once the ledger answers")
             self._unwritten.append(write)

@@ -69,6 +69,14 @@ def setup(env: Mapping[str, str], stream=None, level=logging.INFO) -> logging.Lo
     return logger
 
 
+def event(level: int, name: str, **values) -> None:
+    """Log one action: the line `NAME key=value ...`, and on the record `event` (the name)
+    and `data` (the values), for what else reads the log (JSON lines, notifications,
+    metrics). None values are left out."""
+    data = {key: value for key, value in values.items() if value is not None}
+    logging.getLogger(LOGGER).log(level, "%s %s", name, fields(**data), extra={"event": name, "data": data})
+
+
 def fields(**values) -> str:
     """key=value pairs; values with spaces are quoted; None values left out."""
     parts = []

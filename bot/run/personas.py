@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.errors import PublishError, RejectedError
-from bot.run.logs import LOGGER, fields
+from bot.run.logs import LOGGER, event
 
 log = logging.getLogger(LOGGER)
 
@@ -130,7 +130,7 @@ class Personas:
         try:
             profile = lane.publisher.profile()
         except PublishError as exc:
-            log.warning("profile-unreadable %s", fields(account=lane.account, platform=lane.network, reason=str(exc)))
+            event(logging.WARNING, "profile-unreadable", account=lane.account, platform=lane.network, reason=str(exc))
             return now
         good = lane.ctx.ledger.last_good_switch(lane.account, lane.network)
         if profile is None:  # the network cannot show it: switch once, so the ledger knows it is worn
@@ -139,7 +139,7 @@ class Personas:
             return now
         reason = drift(lane.ctx.persona(key), profile, good)
         if reason:
-            log.warning("persona-drift %s", fields(account=lane.account, platform=lane.network, persona=key, reason=reason))
+            event(logging.WARNING, "persona-drift", account=lane.account, platform=lane.network, persona=key, reason=reason)
             self.want(key, None, repair=True)
         return now
 
@@ -157,8 +157,8 @@ class Personas:
             lane.in_flight = None
             self.refusals[self.goal] = str(exc)
             ledger.settle_switch(self.row, "failed", now=lane.ctx.clock(), reason=str(exc), permanent=True)
-            log.error("switch-failed %s", fields(account=lane.account, platform=lane.network, persona=self.goal,
-                                                 entry=self.entry, reason=str(exc)))
+            event(logging.ERROR, "switch-failed", account=lane.account, platform=lane.network, persona=self.goal,
+                                                 entry=self.entry, reason=str(exc))
             self._reached()
             return lane.ctx.clock()
         except Exception as exc:  # transient (or a publisher bug): a profile write may be repeated
@@ -168,15 +168,15 @@ class Personas:
             self.attempt += 1
             self.last_error = reason
             self.next_at = lane.ctx.clock() + timedelta(seconds=wait)
-            log.warning("switch-retry %s", fields(account=lane.account, platform=lane.network, persona=self.goal,
-                                                  attempt=self.attempt, wait_s=f"{wait:.1f}", reason=reason))
+            event(logging.WARNING, "switch-retry", account=lane.account, platform=lane.network, persona=self.goal,
+                                                  attempt=self.attempt, wait_s=f"{wait:.1f}", reason=reason)
             return self.next_at
         finally:
             lane.in_flight = None
         ledger.settle_switch(self.row, "posted", now=lane.ctx.clock(),
                              avatar_ref=getattr(profile, "avatar", None) if profile is not None else None)
-        log.info("switched %s", fields(account=lane.account, platform=lane.network, persona=self.goal,
-                                       entry=self.entry, attempts=self.attempt + 1 if self.attempt else None))
+        event(logging.INFO, "switched", account=lane.account, platform=lane.network, persona=self.goal,
+                                       entry=self.entry, attempts=self.attempt + 1 if self.attempt else None)
         self._reached()
         return lane.ctx.clock()
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from bot.errors import PublishError, RejectedError, TransientError
 from bot.publishers.base import Found
 from bot.replay.schedule import Delivery
-from bot.run.logs import LOGGER, fields
+from bot.run.logs import LOGGER, event
 from bot.run.policy import late_reason
 from bot.run.threads import Parent
 
@@ -73,34 +73,34 @@ class Reconciler:
             wait = ctx.policy.wait(task.failures, exc if isinstance(exc, TransientError) else None)
             task.failures += 1
             task.due = ctx.clock() + timedelta(seconds=wait)
-            log.warning("reconcile-retry %s", fields(entry=key.entry_id, account=lane.account, platform=lane.network,
-                                                     reason=str(exc), wait_s=f"{wait:.1f}"))
+            event(logging.WARNING, "reconcile-retry", entry=key.entry_id, account=lane.account, platform=lane.network,
+                                                     reason=str(exc), wait_s=f"{wait:.1f}")
             return
         except Exception as exc:  # a publisher bug: leave it for bot resolve
             found = Found.unknown(f"{type(exc).__name__}: {exc}", final=True)
         now = ctx.clock()
-        where = fields(entry=key.entry_id, account=lane.account, platform=lane.network)
+        where = {"entry": key.entry_id, "account": lane.account, "platform": lane.network}
         if found.state == "posted":
             if ctx.ledger.reconciled(*key, "posted", now=now, remote_id=found.remote_id,
                                      reason=f"reconciled: found on the network ({found.reason or 'lookup'})"):
-                log.info("reconciled %s", f"{where} outcome=posted remote_id={found.remote_id}")
+                event(logging.INFO, "reconciled", **where, outcome="posted", remote_id=found.remote_id)
             self._finish(task)
         elif found.state == "absent":
             late = (now - delivery.instant).total_seconds()
             if late > ctx.policy.grace:
                 ctx.ledger.reconciled(*key, "missed", now=now,
                                       reason=f"reconciled: not on the network, and {late_reason(late, ctx.policy.grace)}")
-                log.warning("reconciled %s", f"{where} outcome=missed reason=\"not on the network, over the grace\"")
+                event(logging.WARNING, "reconciled", **where, outcome="missed", reason="not on the network, over the grace")
             elif ctx.ledger.reopen(*key):
-                log.info("reconciled %s", f"{where} outcome=absent note=\"not on the network: publishing it again\"")
+                event(logging.INFO, "reconciled", **where, outcome="absent", note="not on the network: publishing it again")
                 lane.queue.appendleft(delivery)  # older than anything queued
             self._finish(task)
         else:
             task.tries += 1
             if found.final or task.tries >= ctx.policy.lookups:
                 ctx.given_up.add(key)
-                log.warning("reconcile-unknown %s", fields(entry=key.entry_id, account=lane.account, platform=lane.network,
-                                                           reason=found.reason, note="left uncertain for bot resolve"))
+                event(logging.WARNING, "reconcile-unknown", entry=key.entry_id, account=lane.account, platform=lane.network,
+                                                           reason=found.reason, note="left uncertain for bot resolve")
                 self._finish(task)
             else:
                 task.due = now + timedelta(seconds=ctx.policy.wait(task.tries))

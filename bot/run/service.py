@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.errors import BotError, LedgerError
 from bot.run.engine import Engine, PublisherFactory, RunMode, build_publisher
 from bot.run.lanes import Lane
-from bot.run.logs import LOGGER, fields
+from bot.run.logs import LOGGER, event
 from bot.settings import Settings
 from bot.units import duration
 
@@ -71,10 +71,10 @@ class Service:
                                misfire_grace_time=None, coalesce=True)
         self.scheduler.start()
         rehearsal = engine.rehearsal
-        log.info("started %s", fields(
+        event(logging.INFO, "started", 
             feed=self.settings.display, entries=len(engine.timeline.events), deliveries=len(engine.items),
             years_later=engine.years_later, ledger=str(engine.ledger.path), dry_run=self.mode.dry_run or None,
-            rehearsal=f"x{rehearsal.speed:g} from {rehearsal.start_at.isoformat()}" if rehearsal else None))
+            rehearsal=f"x{rehearsal.speed:g} from {rehearsal.start_at.isoformat()}" if rehearsal else None)
         self.tick()
         gc.freeze()  # the feed lives as long as the service: keep it out of every later GC pass
         if self.mode.watch:
@@ -134,8 +134,8 @@ class Service:
             try:
                 wake = lane.step(self.clock())
             except Exception as exc:  # a bug must not kill the lane
-                log.error("internal-error %s", fields(account=lane.account, platform=lane.network,
-                                                      reason=f"{type(exc).__name__}: {exc}"))
+                event(logging.ERROR, "internal-error", account=lane.account, platform=lane.network,
+                                                      reason=f"{type(exc).__name__}: {exc}")
                 wake = self.clock() + timedelta(seconds=1)
             if self.stop_event.is_set():
                 return
@@ -154,7 +154,7 @@ class Service:
         try:
             engine.tick(self.clock())
         except BotError as exc:  # the ledger cannot be read or written: try again soon
-            log.error("tick-failed %s", fields(reason=str(exc), retry_s=RETRY_TICK))
+            event(logging.ERROR, "tick-failed", reason=str(exc), retry_s=RETRY_TICK)
             self._arm(self.clock() + timedelta(seconds=RETRY_TICK))
             return
         self._arm(engine.next_due())
@@ -177,8 +177,8 @@ class Service:
             engine = self.engine
             if engine.cursor < len(engine.items):
                 nxt = engine.items[engine.cursor]
-                log.info("armed %s", fields(entry=nxt.key.entry_id, account=nxt.key.account, platform=nxt.key.network,
-                                            due=nxt.instant.isoformat()))
+                event(logging.INFO, "armed", entry=nxt.key.entry_id, account=nxt.key.account, platform=nxt.key.network,
+                                            due=nxt.instant.isoformat())
         self._job = self.scheduler.add_job(self.tick, DateTrigger(run_date=when, timezone=UTC), id=f"next-{self._arms}",
                                            misfire_grace_time=None)
 
@@ -199,11 +199,11 @@ class Service:
                 if first:
                     first = False
                     paths |= source.stale()
-                    log.info("watching %s", fields(feed=self.settings.display))
+                    event(logging.INFO, "watching", feed=self.settings.display)
                 if paths:
                     self.reload(paths)
         except Exception as exc:  # the service goes on without reload
-            log.error("watch-failed %s", fields(reason=f"{type(exc).__name__}: {exc}"))
+            event(logging.ERROR, "watch-failed", reason=f"{type(exc).__name__}: {exc}")
 
     def reload(self, paths) -> None:
         self.engine.reload(paths)
@@ -252,8 +252,8 @@ class Service:
                         ledger.settle(*key, "uncertain", now=self.clock(), reason="stopped during the call")
                     else:
                         ledger.settle_switch(key, "uncertain", now=self.clock(), reason="stopped during the call")
-                    log.warning("uncertain %s", fields(kind=kind, entry=key[0] if kind == "delivery" else None,
-                                                       account=lane.account, platform=lane.network, reason="stopped during the call"))
+                    event(logging.WARNING, "uncertain", kind=kind, entry=key[0] if kind == "delivery" else None,
+                                                       account=lane.account, platform=lane.network, reason="stopped during the call")
                 except LedgerError:
                     pass  # the call finished meanwhile and settled it
             if not thread.is_alive():
@@ -267,7 +267,7 @@ class Service:
             self.problems = counts["failed"] + counts["missed"] + counts["uncertain"]
             self.summary_lines = self.summary()
         ledger.close()
-        log.info("stopped")
+        event(logging.INFO, "stopped")
 
 
 def _feed_files(change, path: str) -> bool:
@@ -288,7 +288,7 @@ def run(service: Service) -> int:
             service.start()
         except BotError as exc:
             for line in str(exc).splitlines():  # one line per problem (e.g. each account lacking credentials)
-                log.error("not-started %s", fields(reason=line))
+                event(logging.ERROR, "not-started", reason=line)
             return 1
         while not stop.wait(0.5 if service.ends else 3600):
             if service.ends and service.finished():

@@ -11,7 +11,6 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 
 from bot.publishers.mastodon.api import derive_idempotency_key
 from bot.run.engine import RunMode

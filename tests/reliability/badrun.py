@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.reliability.common import MB, Figures
 from tests.support.env import x_env as base_env
-from tests.support.proc import BotProcess as Bot, actions, iso_in, tracebacks
+from tests.support.proc import BotProcess as Bot, iso_in, tracebacks
 
 MEMORY_LIMIT = 200 * MB
 POSTED = ("base-morning", "base-crier", "base-photo", "base-reply")

@@ -66,7 +66,7 @@ def run_leaks(workdir: Path) -> LeakReport:
     started = time.monotonic()
     report = LeakReport()
     spec = _spec()
-    feed = feeds.write(spec, workdir / "posts")
+    feeds.write(spec, workdir / "posts")
     ledger = workdir / "ledger.sqlite3"
     diary = workdir / "diary.txt"
     diary.write_text("1917-11-07 10:00 The Winter Palace is quiet.\n1917-11-07 11:00 r Still quiet.\nnot a line\n")

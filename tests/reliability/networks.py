@@ -14,8 +14,6 @@ request, and per-network counts keyed by (account, post text).
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
 
