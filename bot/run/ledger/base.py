@@ -88,7 +88,8 @@ class BaseLedger(ABC):
     def settle(self, entry_id: str, account: str, network: str, state: str, *,
                now: datetime, reason: str | None = None, remote_id: str | None = None,
                attempts: int | None = None) -> None:
-        """Move a claimed row to posted, failed or uncertain (LedgerError if it is not claimed).
+        """Move a claimed row to posted, failed or uncertain (LedgerError if it is not claimed,
+        unless it is in that state already: settling again is harmless).
 
         `attempts`, when given, records how many requests the call made (retries included).
         """
@@ -102,9 +103,11 @@ class BaseLedger(ABC):
             )
             if cur.rowcount != 1:
                 found = conn.execute(
-                    "SELECT state FROM deliveries WHERE entry_id = ? AND account = ? AND network = ?",
+                    "SELECT state, remote_id FROM deliveries WHERE entry_id = ? AND account = ? AND network = ?",
                     (entry_id, account, network),
                 ).fetchone()
+                if found and found[0] == state and (remote_id is None or found[1] == remote_id):
+                    return  # settled so already: a retry of a commit whose answer was lost
                 what = f"it is {found[0]}" if found else "it has no row"
                 raise LedgerError(
                     f"ledger {self.path}: cannot settle {entry_id} for {account} on {network}:"
@@ -273,6 +276,9 @@ class BaseLedger(ABC):
                 " WHERE id = ? AND state = 'claimed'",
                 (state, reason, iso(now), int(permanent), avatar_ref, switch_id))
             if cur.rowcount != 1:
+                found = conn.execute("SELECT state FROM switches WHERE id = ?", (switch_id,)).fetchone()
+                if found and found[0] == state:
+                    return  # settled so already: a retry of a commit whose answer was lost
                 raise LedgerError(
                     f"ledger {self.path}: persona switch {switch_id} is not claimed")
 
