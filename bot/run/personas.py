@@ -150,6 +150,7 @@ class Personas:
         if self.row is None:
             self.row = ledger.claim_switch(lane.account, lane.network, self.goal, self.entry, now=now,
                                            avatar_digest=file_digest(persona.avatar))
+        lane.ctx.guard()  # still the active process, right before the call (Deposed otherwise)
         lane.in_flight = ("switch", self.row)
         try:
             profile = lane.publisher.switch_persona(persona)

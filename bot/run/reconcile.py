@@ -65,6 +65,7 @@ class Reconciler:
             return
         post = lane.outgoing(delivery, self._parent(delivery))
         may_send = (now - delivery.instant).total_seconds() <= ctx.policy.grace
+        ctx.guard()  # a lookup may re-send (Mastodon's idempotent key): the active process only
         try:
             found = lane.publisher.reconcile(post, row.claimed_at or row.scheduled, now, may_send=may_send)
         except RejectedError as exc:  # the network refuses the lookup itself: asking again will not help
