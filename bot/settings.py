@@ -10,6 +10,7 @@ reads `BOT_*` variables or knows a default path.
 | ledger        | `--ledger`       | BOT_LEDGER       | ./state/ledger.sqlite3 (or postgresql://)|
 | failover      |                  | BOT_FAILOVER     | 15 s (PostgreSQL ledger: takeover time)  |
 | state folder  |                  | BOT_STATE        | the ledger file's folder, else ./state   |
+| feed id       |                  | BOT_FEED_ID      | feed.yaml's title and accounts           |
 | parse cache   |                  | BOT_CACHE        | the user's cache folder, per feed folder |
 | years_later   | `--years-later`  | BOT_YEARS_LATER  | feed.yaml, else the default rule         |
 | grace         |                  | BOT_GRACE        | 900 s                                    |
@@ -78,6 +79,7 @@ class Settings:
     ledger_url: str | None = field(default=None, repr=False)  # a PostgreSQL ledger (may hold a password)
     failover: float = DEFAULT_FAILOVER  # seconds within which a standby takes over (PostgreSQL ledger)
     state: Path = Path(DEFAULT_LEDGER).parent  # the publishers' state (Bluesky sessions)
+    feed_id: str | None = None  # the feed's name in a PostgreSQL ledger (default: title and accounts)
     cache: Path = Path(".")
     grace: float = DEFAULT_GRACE
     retries: int = DEFAULT_RETRIES
@@ -110,6 +112,7 @@ class Settings:
             ledger_url=url,
             failover=failover_seconds(env),
             state=Path(env.get("BOT_STATE") or path.parent),
+            feed_id=(env.get("BOT_FEED_ID") or "").strip() or None,
             cache=cache_folder(env),
             grace=float(whole(env, "BOT_GRACE", int(DEFAULT_GRACE), 0)),
             retries=whole(env, "BOT_RETRIES", DEFAULT_RETRIES, 0),

@@ -10,19 +10,32 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 LOGGER = "bot"
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASS)$")
 
 
-def secrets_in(env: Mapping[str, str]) -> list[str]:
-    """Values of the environment that look like credentials (never printed)."""
-    return sorted(
-        (value for name, value in env.items() if SECRET_NAME.search(name.upper()) and value and len(value) >= 4),
-        key=len,
-        reverse=True,
-    )
+def secrets_in(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
+    """Values of the environment that look like credentials (never printed), the password of
+    a ledger URL in BOT_LEDGER, and `extra` (e.g. that of a --ledger URL)."""
+    found = [value for name, value in env.items() if SECRET_NAME.search(name.upper()) and value and len(value) >= 4]
+    from urllib.parse import unquote
+
+    for password in (url_password(env.get("BOT_LEDGER") or ""), *extra):
+        if password and len(password) >= 4:
+            found += [password, unquote(password)]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def url_password(url: str) -> str | None:
+    """The password in a URL's authority, as written, or None."""
+    authority = url.partition("://")[2].partition("/")[0]
+    userinfo = authority.rpartition("@")[0]
+    if ":" not in userinfo:
+        return None
+    password = userinfo.split(":", 1)[1]
+    return password or None
 
 
 class Redact(logging.Filter):
@@ -52,12 +65,12 @@ class Formatter(logging.Formatter):
         return f"{self.formatTime(record)} {record.getMessage()}"
 
 
-def setup(env: Mapping[str, str], stream=None, level=logging.INFO) -> logging.Logger:
+def setup(env: Mapping[str, str], stream=None, level=logging.INFO, secrets: Iterable[str] = ()) -> logging.Logger:
     logger = logging.getLogger(LOGGER)
     logger.handlers.clear()
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(Formatter())
-    handler.addFilter(Redact(secrets_in(env)))
+    handler.addFilter(Redact(secrets_in(env, secrets)))
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
