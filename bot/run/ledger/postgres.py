@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -82,7 +83,7 @@ class _Link:
 
     def get(self):
         conn = self.conn
-        if conn is not None and not conn.closed and not conn.broken:
+        if conn is not None and not conn.closed and not conn.broken and _quiet(conn):
             return conn
         self.drop()
         try:
@@ -250,6 +251,16 @@ class PostgresLedger(BaseLedger):
         if self._secret:
             detail = detail.replace(self._secret, "***")
         return LedgerError(f"ledger {self.path}: {what}: {detail}")
+
+
+def _quiet(conn) -> bool:
+    """An idle connection has nothing to say; one that does was most likely ended by the
+    server (a restart, a terminated backend): it is replaced before the statement, not after."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
 
 
 def _password(url: str) -> str | None:
