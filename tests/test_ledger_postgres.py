@@ -187,6 +187,39 @@ def test_a_takeover_waits_for_a_write_in_flight(pair):
         claim(a, ("late", "acc", "x"))
 
 
+def test_a_holder_frozen_in_the_middle_of_a_write_does_not_hold_up_the_takeover(pair):
+    """SIGSTOP (or a cut network) inside a write transaction keeps the lease row locked: once
+    the lease has ended, the process taking over ends that session, and the write is lost."""
+    a, b = pair
+    a.take_lease(TTL, at=T0)
+    frozen, thaw = threading.Event(), threading.Event()
+    outcome = {}
+
+    def frozen_write():
+        try:
+            with a._writing("claim, frozen") as conn:
+                frozen.set()
+                thaw.wait(10)
+                conn.execute("INSERT INTO deliveries (entry_id, account, network, state, scheduled, claimed_at)"
+                             " VALUES ('frozen', 'acc', 'x', 'claimed', ?, ?)", (iso(T0), iso(T0)))
+        except LedgerError as exc:
+            outcome["a"] = exc
+
+    thread = threading.Thread(target=frozen_write)
+    thread.start()
+    frozen.wait(5)
+    started = time.monotonic()
+    grant = b.take_lease(TTL, at=T0 + timedelta(seconds=TTL))
+    took = time.monotonic() - started
+    thaw.set()
+    thread.join()
+    assert grant.epoch == 2 and took < 3
+    assert "a" in outcome and "\n" not in str(outcome["a"])
+    assert b.recover(T0) == [] and b.state_of("frozen", "acc", "x") is None
+    with pytest.raises(Deposed):  # a's next write, on a new connection, meets the new epoch
+        claim(a)
+
+
 def test_the_board_names_the_active_process_and_the_standbys(pair):
     a, b = pair
     assert a.board(at=T0).active is None

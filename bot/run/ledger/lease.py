@@ -8,6 +8,10 @@ checks, in its own transaction, that the lease row still carries the writer's
 holder and epoch (`FENCE`, a shared row lock: a takeover waits for the write to
 commit, a write after the takeover sees the new epoch and is refused).
 
+A process frozen or cut off in the middle of a write would keep that lock: once
+its lease has ended, the one taking over ends its sessions (`end_stale`; every
+connection is named after its holder, `APP`).
+
 `members` has one row per `bot run` on the ledger, active or waiting, refreshed
 by its heartbeat, for `bot status`.
 
@@ -24,6 +28,8 @@ NAME = "active"  # the lease row: one active process per ledger (a ledger holds 
 CLOCK = "WITH clock AS (SELECT coalesce(%(at)s::timestamptz, now()) AS t) "
 
 FENCE = "SELECT epoch FROM lease WHERE name = %s AND holder = %s AND epoch = %s FOR SHARE"
+APP = "anniversary-bot "  # application_name of every connection: APP + "<pid>:<random>", the holder's tail
+LOCK_WAIT_MS = 1000  # a takeover waits this long for a write in flight (a healthy one takes milliseconds)
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,14 @@ def ended(conn, at: datetime | None = None) -> bool:
 
 
 def acquire(conn, holder: str, host: str, pid: int, ttl: float, at: datetime | None = None) -> Grant | None:
-    """Take the lease if it has ended (or never was), with the next epoch; None if it is held."""
+    """Take the lease if it has ended (or never was), with the next epoch; None if it is held.
+    Waits at most LOCK_WAIT for a write in flight to commit (psycopg's LockNotAvailable after)."""
+    with conn.transaction():
+        conn.execute(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}")
+        return _take(conn, holder, host, pid, ttl, at)
+
+
+def _take(conn, holder: str, host: str, pid: int, ttl: float, at: datetime | None) -> Grant | None:
     return _grant(conn.execute(
         CLOCK + "INSERT INTO lease AS l (name, holder, host, pid, epoch, since, expires_at)"
         " SELECT %(name)s, %(holder)s, %(host)s, %(pid)s, 1, t, t + %(ttl)s * interval '1 second' FROM clock"
@@ -78,6 +91,17 @@ def acquire(conn, holder: str, host: str, pid: int, ttl: float, at: datetime | N
         " WHERE l.expires_at <= excluded.since"
         " RETURNING epoch, since, extract(epoch FROM expires_at - since)",
         {"at": at, "name": NAME, "holder": holder, "host": host, "pid": pid, "ttl": ttl}).fetchone())
+
+
+def end_stale(conn, at: datetime | None = None) -> int:
+    """End the sessions of a holder whose lease has ended: a process frozen (SIGSTOP) or cut
+    off in the middle of a write holds the lease row's lock, and would hold up the takeover
+    forever. Its transaction is rolled back: it recorded nothing, as if it had been fenced."""
+    return conn.execute(
+        CLOCK + "SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity AS a, lease AS l, clock"
+        " WHERE l.name = %(name)s AND l.expires_at <= clock.t AND a.pid <> pg_backend_pid()"
+        " AND a.application_name = %(app)s || substring(l.holder FROM '[^:]*:[^:]*$')",
+        {"at": at, "name": NAME, "app": APP}).fetchone()[0]
 
 
 def renew(conn, holder: str, epoch: int, ttl: float, at: datetime | None = None) -> Grant | None:

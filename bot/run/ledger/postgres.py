@@ -41,7 +41,7 @@ except ImportError:  # the optional extra is not installed
 
 EXTRA = "pip install 'anniversary-bot[postgres]'"
 # added to what the URL says (the URL wins): fail fast, notice a dead peer, bound every statement
-DEFAULTS = {"connect_timeout": "5", "application_name": "anniversary-bot", "keepalives": "1",
+DEFAULTS = {"connect_timeout": "5", "keepalives": "1",
             "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3",
             "tcp_user_timeout": "10000"}
 STATEMENT_TIMEOUT_MS = 10_000
@@ -89,6 +89,7 @@ class _Link:
         try:
             conn = psycopg.connect(self.ledger._conninfo, autocommit=True)
             conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            conn.execute("SELECT set_config('application_name', %s, false)", (lease.APP + self.ledger.tag,))
             if self.readonly:
                 conn.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
@@ -125,7 +126,8 @@ class PostgresLedger(BaseLedger):
         self._closed = False
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self.holder = f"{self.host}:{self.pid}:{secrets.token_hex(3)}"  # this process in lease and members
+        self.tag = f"{self.pid}:{secrets.token_hex(3)}"  # names its connections (lease.APP)
+        self.holder = f"{self.host}:{self.tag}"  # this process in lease and members
         self.epoch: int | None = None  # the epoch of the lease this process holds (None: standby)
 
     # -- opening -------------------------------------------------------------
@@ -169,7 +171,13 @@ class PostgresLedger(BaseLedger):
     def take_lease(self, ttl: float, *, at: datetime | None = None) -> lease.Grant | None:
         """Take the lease if it has ended; None while another process holds it."""
         with self._on_lease("take the lease") as conn:
-            grant = lease.acquire(conn, self.holder, self.host, self.pid, ttl, at) if lease.ended(conn, at) else None
+            if not lease.ended(conn, at):
+                return None
+            try:
+                grant = lease.acquire(conn, self.holder, self.host, self.pid, ttl, at)
+            except psycopg.errors.LockNotAvailable:  # the last holder froze in the middle of a write
+                lease.end_stale(conn, at)
+                grant = lease.acquire(conn, self.holder, self.host, self.pid, ttl, at)
         if grant is not None:
             self.epoch = grant.epoch
         return grant
