@@ -282,7 +282,8 @@ def run(service: Service) -> int:
     def on_signal(signum, frame):
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     try:
         try:
             service.start()
@@ -299,5 +300,8 @@ def run(service: Service) -> int:
             service.report_end()
         return 0
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        # The stop is done: a SIGTERM that arrives while the process winds down (a rehearsal
+        # that ended by itself) changes nothing. Ignored, not Python's handler: interpreter
+        # shutdown puts the default action back for those, which would end the process with -15.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
