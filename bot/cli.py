@@ -87,11 +87,12 @@ def load_or_fail(settings):
     return loaded
 
 
-def echo_diagnostics(loaded, *, err: bool, summary: bool) -> None:
-    from bot.feed.diagnostics import summary as summarize
+def echo_diagnostics(loaded, *, err: bool, summary: bool, verbose: bool = False) -> None:
+    """One line per problem (warnings of one kind in one file folded, unless `verbose`), then the summary."""
+    from bot.feed.diagnostics import folded, summary as summarize
 
-    for diagnostic in loaded.diagnostics:
-        click.echo(str(diagnostic), err=err)
+    for line in folded(loaded.diagnostics, verbose=verbose):
+        click.echo(line, err=err)
     if summary:
         click.echo(summarize(loaded.diagnostics, loaded.feed.files, len(loaded.feed.entries)), err=err)
 
@@ -136,9 +137,10 @@ def cli(ctx: click.Context, posts: str | None, env_file: str | None) -> None:
 @posts_option
 @years_option
 @click.option("--credentials", is_flag=True, help="Also report accounts whose publisher lacks credentials.")
+@click.option("--verbose", is_flag=True, help="List every warning (without it, warnings of one kind in one file fold into one line).")
 @ledger_option
 @click.pass_context
-def check(ctx, folder, posts, years_later, credentials, ledger):
+def check(ctx, folder, posts, years_later, credentials, verbose, ledger):
     """Check the feed and report every problem, one line each."""
     settings = settings_for(ctx, posts, folder, years_later=years_later, ledger=ledger)
     loaded = load_or_fail(settings)
@@ -152,7 +154,7 @@ def check(ctx, folder, posts, years_later, credentials, ledger):
 
         with handle:
             loaded.diagnostics.extend(edited_after_posting(loaded.feed.entries, handle.posted_hashes()))
-    echo_diagnostics(loaded, err=False, summary=True)
+    echo_diagnostics(loaded, err=False, summary=True, verbose=verbose)
     echo_span(loaded)
     ctx.exit(0 if loaded.ok else 1)
 
