@@ -85,6 +85,9 @@ class CrossCrashReport:
     def uncertain(self) -> int:
         return sum(1 for s in self.states.values() if s == "uncertain")
 
+    def uncertain_on(self, network: str) -> int:
+        return sum(1 for k, s in self.states.items() if s == "uncertain" and k[2] == network)
+
     @property
     def in_flight_hits(self) -> int:
         return sum(len(k.claimed) for k in self.kills)
@@ -95,7 +98,8 @@ class CrossCrashReport:
 
     def figures(self) -> Figures:
         return Figures("crash (cross-post)", cases=len(self.kills), duplicates=self.duplicates,
-                       silent_losses=self.silent_losses, uncertain=self.uncertain, tracebacks=self.tracebacks,
+                       silent_losses=self.silent_losses, uncertain=self.uncertain,
+                       uncertain_by_network={n: self.uncertain_on(n) for n in NETWORKS}, tracebacks=self.tracebacks,
                        peak_rss=self.peak_rss, seconds=self.seconds, notes=self.summary(), problems=list(self.problems))
 
     def summary(self) -> list[str]:
