@@ -30,7 +30,7 @@ from bot.load import feed_cache, paused_gc, years_later
 from bot.publishers.base import AccountSettings, Persona, Publisher
 from bot.replay.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant
 from bot.run.lanes import Context, Lane, SwitchMark
-from bot.run.ledger import YEARS_LATER, Ledger, kept_years_later
+from bot.run.ledger import REHEARSAL, YEARS_LATER, Ledger, kept_years_later
 from bot.run.logs import LOGGER, event
 from bot.run.policy import Policy, late_reason
 from bot.units import duration
@@ -101,6 +101,8 @@ class Engine:
         self.ledger = self._open_ledger()
         if self.ledger.get_meta(YEARS_LATER) != str(self.years_later):
             self.ledger.set_meta(YEARS_LATER, str(self.years_later))  # kept: a restart never moves the replay
+        if self.rehearsal is not None and self.ledger.get_meta(REHEARSAL) != (kept := self.rehearsal.dumps()):
+            self.ledger.set_meta(REHEARSAL, kept)  # bot status reads this ledger on the rehearsal's clock
         for row in self.ledger.recover(self.clock()):
             event(logging.WARNING, "uncertain", kind=row.kind, entry=row.entry_id, account=row.account,
                                                platform=row.network, persona=row.persona, reason=row.reason)

@@ -20,7 +20,7 @@ from bot.run.ledger.sqlite import Ledger
 
 __all__ = [
     "DELIVERY_STATES", "MIGRATIONS", "NOT_POSTED_REASON", "POSTED_REASON", "SETTLED_STATES",
-    "STOPPED_REASON", "SWITCH_STATES", "YEARS_LATER", "Key", "Ledger", "Row", "kept_years_later",
+    "REHEARSAL", "STOPPED_REASON", "SWITCH_STATES", "YEARS_LATER", "Key", "Ledger", "Row", "kept_years_later",
 ]
 
 
@@ -42,3 +42,4 @@ def kept_years_later(path) -> int | None:
 
 
 YEARS_LATER = "years_later"  # the meta key
+REHEARSAL = "rehearsal"  # meta: a rehearsal's start, anchor and speed (Rehearsal.dumps)
