@@ -252,8 +252,9 @@ class Service:
                         ledger.settle(*key, "uncertain", now=self.clock(), reason="stopped during the call")
                     else:
                         ledger.settle_switch(key, "uncertain", now=self.clock(), reason="stopped during the call")
-                    event(logging.WARNING, "uncertain", kind=kind, entry=key[0] if kind == "delivery" else None,
-                                                       account=lane.account, platform=lane.network, reason="stopped during the call")
+                    entry = key[0] if kind == "delivery" else None
+                    event(logging.WARNING, "uncertain", kind=kind, entry=entry, account=lane.account, platform=lane.network,
+                          **self.engine.source_of(entry), reason="stopped during the call")
                 except LedgerError:
                     pass  # the call finished meanwhile and settled it
             if not thread.is_alive():
