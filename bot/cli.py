@@ -250,7 +250,8 @@ def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start
     from bot.run.service import RunMode, Service, run as run_service
 
     settings = settings_for(ctx, posts, folder, years_later=years_later, ledger=ledger, start=start, end=end, accounts=accounts)
-    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO)  # a dry run shows its posts on stdout, once
+    # a dry run shows its posts on stdout, once
+    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO, fmt=settings.log_format)
     resuming = settings.ledger_given and settings.ledger.exists()
     mode = RunMode(dry_run=dry_run, start_at=parse_start(start_at, datetime.now(UTC), resuming=resuming), speed=speed)
     ctx.exit(run_service(Service(settings, mode)))
@@ -331,6 +332,25 @@ def init(ctx, folder, force):
     except OSError as exc:
         raise click.ClickException(f"cannot write the feed: {exc.strerror}: {exc.filename}") from None
     click.echo(f"wrote {', '.join(str(p) for p in written)}; next: bot check {settings.display}")
+
+
+@cli.command()
+@click.option("--test", "test", is_flag=True, help="Send one test message to every BOT_NOTIFY target.")
+@click.pass_context
+def notify(ctx, test):
+    """Notifications (BOT_NOTIFY): --test sends one message and says whether it arrived."""
+    from bot.ops.notify import send_test
+
+    if not test:
+        raise click.UsageError("say --test (bot notify --test sends one message to every BOT_NOTIFY target)")
+    settings = settings_for(ctx)
+    try:
+        results = send_test(settings.notify, settings.env)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    for url, arrived, reason in results:
+        click.echo(f"{url}: {'arrived' if arrived else 'not delivered'}{f' ({reason})' if reason else ''}")
+    ctx.exit(0 if all(arrived for _, arrived, _ in results) else 1)
 
 
 @cli.command()
