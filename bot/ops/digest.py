@@ -34,7 +34,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "reconciled": ("uncertain post reconciled", "uncertain posts reconciled", "info"),
     "reconcile-unknown": ("uncertain post left for `bot resolve`", "uncertain posts left for `bot resolve`", "warning"),
     "ledger-error": ("ledger unavailable", "ledger unavailable", "failure"),
-    "tick-failed": ("ledger unavailable to the timer", "ledger unavailable to the timer", "failure"),
+    "tick-failed": ("timer cannot read the ledger", "timer cannot read the ledger", "failure"),
     "internal-error": ("internal error", "internal errors", "failure"),
     "watch-failed": ("feed watcher stopped: edits are not reloaded", "feed watcher stopped", "warning"),
     "not-started": ("service did not start", "service did not start", "failure"),
