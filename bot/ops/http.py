@@ -39,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
                 payload = json.dumps(verdict.body(), ensure_ascii=False).encode() + b"\n"
                 self.reply(200 if verdict.ok else 503, "application/json", payload, body)
             elif path == "/metrics":
-                data, kind = ops.metrics.render()
+                data, kind = ops.metrics.render(self.headers.get("Accept", ""))
                 self.reply(200, kind, data, body)
             elif path in ("/", "/index.html"):
                 self.reply(200, "text/html; charset=utf-8", ops.page().encode("utf-8"), body,

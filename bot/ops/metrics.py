@@ -92,10 +92,13 @@ class Metrics(logging.Handler):
         if name == "internal-error":
             self.internal_errors.inc()
 
-    def render(self) -> tuple[bytes, str]:
-        from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition the scraper asks for (OpenMetrics or the text format 0.0.4), as
+        prometheus_client's own server chooses it."""
+        from prometheus_client.exposition import choose_encoder
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        encode, kind = choose_encoder(accept)
+        return encode(self.registry), kind
 
 
 class ServiceCollector:

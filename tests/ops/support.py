@@ -69,11 +69,12 @@ def wait_until(predicate, timeout: float, what: str, step: float = 0.05):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def get(ops_or_url, path: str = "/") -> tuple[int, dict, bytes]:
+def get(ops_or_url, path: str = "/", accept: str | None = None) -> tuple[int, dict, bytes]:
     """(status, headers, body) of GET on the ops server (or a base URL)."""
     base = ops_or_url.http.url if hasattr(ops_or_url, "http") else ops_or_url
+    request = urllib.request.Request(base.rstrip("/") + path, headers={"Accept": accept} if accept else {})
     try:
-        with urllib.request.urlopen(base.rstrip("/") + path, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
