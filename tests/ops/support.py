@@ -43,10 +43,11 @@ def rehearsal(in_seconds: float = 0.5, speed: float = 60.0) -> RunMode:
 
 
 @contextmanager
-def running(service: Service):
+def running(service: Service, env: dict | None = None):
+    """`env`: what systemd would pass (NOTIFY_SOCKET, WATCHDOG_USEC); none by default."""
     logger = logging.getLogger(LOGGER)
     level = logger.level
-    ops = Ops(service, env={})
+    ops = Ops(service, env=env or {})
     try:
         ops.starting()
         service.start()
