@@ -46,7 +46,15 @@ class Ops:
     # -- the service's life ---------------------------------------------------------
 
     def starting(self) -> None:
-        """Before the service starts. ConfigError: a missing extra, a port in use."""
+        """Before the service starts. ConfigError: a missing extra, a port in use (nothing
+        is left attached or listening then)."""
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> None:
         settings = self.settings
         if settings.http:
             from bot.ops.http import Endpoints, Server

@@ -151,7 +151,8 @@ class Notifier(logging.Handler):
             self.queue.put(None, timeout=timeout)  # wakes the thread
         except queue.Full:
             pass
-        self.thread.join(timeout)
+        if self.thread.ident is not None:  # started
+            self.thread.join(timeout)
         super().close()
 
     def _run(self) -> None:

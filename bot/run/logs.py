@@ -39,14 +39,11 @@ class Redact(logging.Filter):
         self.secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "redacted", False):  # every handler has this filter: once is enough
-            return True
         record.msg, record.args = self.clean(record.getMessage()), None
         record.exc_info = record.exc_text = None  # tracebacks may carry request details
         data = getattr(record, "data", None)
         if isinstance(data, dict):
             record.data = {key: self.clean(value) if isinstance(value, str) else value for key, value in data.items()}
-        record.redacted = True
         return True
 
     def clean(self, text: str) -> str:

@@ -82,3 +82,32 @@ def test_a_rehearsal_with_every_operations_setting(tmp_path, x_server):
     everything = "\n".join(lines) + bot.stdout() + metrics + page + json.dumps(rx.messages)
     assert find_leaks(everything, secrets) == []
     assert tracebacks(bot.stderr()) == 0
+
+
+def test_json_logs_of_a_whole_rehearsal_parse_and_carry_no_secret(tmp_path, x_server):
+    """A rehearsal that ends by itself, with a retry, a refusal, a storm and a feed edit
+    with an error (reload diagnostics are lines too): every stderr line is one JSON object."""
+    from tests.support.feeds import alternating
+
+    root = alternating(tmp_path / "feed", 8, gap_minutes=1, storm_at=3)
+    secrets = {**APP_SECRETS, **account_secrets("alpha"), **account_secrets("beta")}
+    env = x_env(x_server.base_url, ("alpha", "beta"), BOT_LOG_FORMAT="json", BOT_RETRIES="2", BOT_BACKOFF="0.05")
+    x_server.fail("503", path="/2/tweets")
+    x_server.fail("401", path="/2/tweets")
+    bot = BotProcess(["run", "--posts", str(root), "--start-at", iso_in(1.5), "--speed", "240", "--ledger",
+                      str(tmp_path / "ledger.sqlite3")], env, tmp_path, "run")
+    try:
+        bot.wait_for(lambda: '"event": "posted"' in bot.stderr(), 15, "a first post")
+        (root / "1917-11-07.yaml").write_text("date: 1917-11-07\nposts:\n  - time: 25:00\n    account: alpha\n    text: x\n")
+        bot.wait_for(lambda: not bot.alive(), 30, "the rehearsal to end by itself")
+    finally:
+        bot.terminate()
+    assert bot.code == 0
+    lines = bot.lines()
+    parsed = [json.loads(line) for line in lines]  # every line
+    events = [p["event"] for p in parsed]
+    assert {"started", "retry", "failed", "posted", "switched", "reloaded", "stopped", "log"} <= set(events), events
+    diagnostic = next(p for p in parsed if p["event"] == "log")
+    assert diagnostic["level"] == "error" and "1917-11-07.yaml:3: error: impossible time" in diagnostic["message"]
+    assert find_leaks("\n".join(lines) + bot.stdout(), secrets) == []
+    assert tracebacks(bot.stderr()) == 0
