@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -252,7 +253,8 @@ def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start
     from bot.run.service import RunMode, Service, run as run_service
 
     settings = settings_for(ctx, posts, folder, years_later=years_later, ledger=ledger, start=start, end=end, accounts=accounts)
-    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO)  # a dry run shows its posts on stdout, once
+    # a dry run shows its posts on stdout, once
+    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO, fmt=settings.log_format)
     resuming = settings.ledger_given and settings.ledger.exists()
     mode = RunMode(dry_run=dry_run, start_at=parse_start(start_at, datetime.now(UTC), resuming=resuming), speed=speed)
     ctx.exit(run_service(Service(settings, mode)))
@@ -336,6 +338,25 @@ def init(ctx, folder, force):
 
 
 @cli.command()
+@click.option("--test", "test", is_flag=True, help="Send one test message to every BOT_NOTIFY target.")
+@click.pass_context
+def notify(ctx, test):
+    """Notifications (BOT_NOTIFY): --test sends one message and says whether it arrived."""
+    from bot.ops.notify import send_test
+
+    if not test:
+        raise click.UsageError("say --test (bot notify --test sends one message to every BOT_NOTIFY target)")
+    settings = settings_for(ctx)
+    try:
+        results = send_test(settings.notify, settings.env)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    for url, arrived, reason in results:
+        click.echo(f"{url}: {'arrived' if arrived else 'not delivered'}{f' ({reason})' if reason else ''}")
+    ctx.exit(0 if all(arrived for _, arrived, _ in results) else 1)
+
+
+@cli.command()
 @click.option("--for", "target", type=click.Choice(["any", "feed", "posts"]), default="any", show_default=True, help="Schema of feed.yaml, of a post file, or of either (chosen by content).")
 def schema(target):
     """Print a JSON Schema of feed.yaml and post files, for editors."""
@@ -358,3 +379,9 @@ def main() -> None:
         cli(prog_name="bot")
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        # The work is done: a SIGTERM that arrives while the process winds down (a rehearsal
+        # that ended by itself) changes nothing. Ignored rather than left to Python, whose
+        # interpreter shutdown would end the process with -15.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)

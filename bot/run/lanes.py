@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from bot.errors import LedgerError, PublishError, RejectedError, TransientError, UncertainError
 from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher
 from bot.replay.schedule import Delivery, Key
-from bot.run.logs import LOGGER, event
+from bot.run.logs import LOGGER, event, source
 from bot.run.personas import Personas
 from bot.run.policy import Policy, late_reason
 from bot.units import duration
@@ -68,6 +68,7 @@ class Context:
     given_up: set = field(default_factory=set)  # uncertain keys no lookup could settle
     zone: object = None  # the replay zone (for what a post shows of its anniversary)
     lateness: list = field(default_factory=list)  # ms late of every post made in this run
+    source_of: Callable[[str | None], dict] = lambda entry_id: {}  # entry id -> its path and line
 
 
 def wake_min(*moments: datetime | None) -> datetime | None:
@@ -163,7 +164,7 @@ class Lane:
         if isinstance(head, Delivery) and not self._unwritten and self._late(head, now) + LEDGER_RETRY > self.ctx.policy.grace:
             self.queue.popleft()
             event(logging.ERROR, "not-recorded", entry=head.key.entry_id, account=self.account, platform=self.network,
-                                                reason=f"ledger unavailable past the grace period: {exc}")
+                                                **source(head), reason=f"ledger unavailable past the grace period: {exc}")
         else:
             entry = head.key.entry_id if isinstance(head, Delivery) else None
             event(logging.ERROR, "ledger-error", entry=entry, account=self.account, platform=self.network, reason=str(exc),
@@ -177,7 +178,7 @@ class Lane:
 
     def _log(self, outcome: str, delivery: Delivery, *, level=logging.INFO, **extra) -> None:
         event(level, outcome, entry=delivery.key.entry_id, account=self.account, persona=delivery.event.persona,
-              platform=self.network, **extra)
+              platform=self.network, **source(delivery), **extra)
 
     def _done(self, delivery: Delivery) -> None:
         if self.queue and self.queue[0] is delivery:

@@ -176,7 +176,7 @@ class Personas:
             self.refusals[self.goal] = str(exc)
             ledger.settle_switch(self.row, "failed", now=lane.ctx.clock(), reason=str(exc), permanent=True)
             event(logging.ERROR, "switch-failed", account=lane.account, platform=lane.network, persona=self.goal,
-                                                 entry=self.entry, reason=str(exc))
+                                                 entry=self.entry, **lane.ctx.source_of(self.entry), reason=str(exc))
             self._reached()
             return lane.ctx.clock()
         except Exception as exc:  # transient (or a publisher bug): a profile write may be repeated
@@ -187,14 +187,16 @@ class Personas:
             self.last_error = reason
             self.next_at = lane.ctx.clock() + timedelta(seconds=wait)
             event(logging.WARNING, "switch-retry", account=lane.account, platform=lane.network, persona=self.goal,
-                                                  attempt=self.attempt, wait_s=f"{wait:.1f}", reason=reason)
+                                                  entry=self.entry, **lane.ctx.source_of(self.entry), attempt=self.attempt,
+                                                  wait_s=f"{wait:.1f}", reason=reason)
             return self.next_at
         finally:
             lane.in_flight = None
         ledger.settle_switch(self.row, "posted", now=lane.ctx.clock(),
                              avatar_ref=getattr(profile, "avatar", None) if profile is not None else None)
         event(logging.INFO, "switched", account=lane.account, platform=lane.network, persona=self.goal,
-                                       entry=self.entry, attempts=self.attempt + 1 if self.attempt else None)
+                                       entry=self.entry, **lane.ctx.source_of(self.entry),
+                                       attempts=self.attempt + 1 if self.attempt else None)
         self._reached()
         return lane.ctx.clock()
 

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -62,6 +63,8 @@ class Service:
         self._job = None
         self._arms = 0
         self._announced = False
+        self.tick_started: float | None = None  # monotonic times of the timer's last tick (bot.ops.health)
+        self.tick_done: float | None = None
         self._threads = [threading.Thread(target=self._run_lane, args=(lane,), name=f"lane-{lane.account}-{lane.network}",
                                           daemon=True) for lane in engine.lanes.values()]
         for thread in self._threads:
@@ -151,13 +154,17 @@ class Service:
     def tick(self) -> None:
         """Hand every due delivery to its lane (the too-late ones are missed); re-arm."""
         engine = self.engine
+        self.tick_started = time.monotonic()
         try:
-            engine.tick(self.clock())
-        except BotError as exc:  # the ledger cannot be read or written: try again soon
-            event(logging.ERROR, "tick-failed", reason=str(exc), retry_s=RETRY_TICK)
-            self._arm(self.clock() + timedelta(seconds=RETRY_TICK))
-            return
-        self._arm(engine.next_due())
+            try:
+                engine.tick(self.clock())
+            except BotError as exc:  # the ledger cannot be read or written: try again soon
+                event(logging.ERROR, "tick-failed", reason=str(exc), retry_s=RETRY_TICK)
+                self._arm(self.clock() + timedelta(seconds=RETRY_TICK))
+                return
+            self._arm(engine.next_due())
+        finally:
+            self.tick_done = time.monotonic()
 
     def _arm(self, when: datetime | None) -> None:
         """One "next due" job, with a fresh id each time."""
@@ -252,8 +259,9 @@ class Service:
                         ledger.settle(*key, "uncertain", now=self.clock(), reason="stopped during the call")
                     else:
                         ledger.settle_switch(key, "uncertain", now=self.clock(), reason="stopped during the call")
-                    event(logging.WARNING, "uncertain", kind=kind, entry=key[0] if kind == "delivery" else None,
-                                                       account=lane.account, platform=lane.network, reason="stopped during the call")
+                    entry = key[0] if kind == "delivery" else None
+                    event(logging.WARNING, "uncertain", kind=kind, entry=entry, account=lane.account, platform=lane.network,
+                          **self.engine.source_of(entry), reason="stopped during the call")
                 except LedgerError:
                     pass  # the call finished meanwhile and settled it
             if not thread.is_alive():
@@ -276,32 +284,37 @@ def _feed_files(change, path: str) -> bool:
 
 
 def run(service: Service) -> int:
-    """Start, wait for SIGTERM or SIGINT, stop. Returns the exit code."""
+    """Start, wait for SIGTERM or SIGINT, stop. Returns the exit code. Around it, what the
+    operator sees (`bot.ops`): notifications, /healthz and /metrics, systemd's READY,
+    WATCHDOG and STOPPING, as the settings ask."""
+    from bot.ops import Ops
+
     stop = threading.Event()
 
     def on_signal(signum, frame):
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    ops = Ops(service)
     try:
         try:
+            ops.starting()
             service.start()
         except BotError as exc:
             for line in str(exc).splitlines():  # one line per problem (e.g. each account lacking credentials)
                 event(logging.ERROR, "not-started", reason=line)
             return 1
+        ops.ready()
         while not stop.wait(0.5 if service.ends else 3600):
             if service.ends and service.finished():
                 break
         finished = service.ends and service.finished()
+        ops.stopping()
         service.stop()
         if finished:
             service.report_end()
         return 0
     finally:
-        # The stop is done: a SIGTERM that arrives while the process winds down (a rehearsal
-        # that ended by itself) changes nothing. Ignored, not Python's handler: interpreter
-        # shutdown puts the default action back for those, which would end the process with -15.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.SIG_IGN)
+        ops.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

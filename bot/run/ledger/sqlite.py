@@ -64,6 +64,10 @@ class Ledger:
         self._conn: sqlite3.Connection | None = conn
         self._lock = lock
         self._mutex = threading.RLock()
+        try:
+            self._inode: int | None = os.stat(path).st_ino
+        except OSError:
+            self._inode = None
 
     # -- opening -----------------------------------------------------------
 
@@ -420,6 +424,35 @@ class Ledger:
                 "SELECT account, network, persona FROM switches AS s WHERE state = 'posted'"
                 " AND id = (SELECT max(id) FROM switches WHERE account = s.account"
                 " AND network = s.network AND state = 'posted')")}
+
+    def settled_between(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Deliveries settled (or recorded missed) in [start, end), by state (for the daily summary)."""
+        out = dict.fromkeys(DELIVERY_STATES, 0)
+        with self._reading("count deliveries settled in a day") as conn:
+            for state, n in conn.execute("SELECT state, count(*) FROM deliveries WHERE settled_at >= ?"
+                                         " AND settled_at < ? GROUP BY state", (iso(start), iso(end))):
+                out[state] = n
+        return out
+
+    def ping(self, timeout: float = 2.0) -> None:
+        """LedgerError unless the ledger answers within `timeout` seconds and its file is still
+        the one opened (not deleted or replaced under the running service)."""
+        if not self._mutex.acquire(timeout=timeout):
+            raise LedgerError(f"ledger {self.path}: busy for over {timeout:g} s")
+        try:
+            conn = self._live()
+            try:
+                conn.execute("SELECT count(*) FROM meta").fetchone()
+            except sqlite3.Error as exc:
+                raise failure(self.path, "cannot read", exc) from exc
+            try:
+                now = os.stat(self.path).st_ino
+            except OSError as exc:
+                raise LedgerError(f"ledger {self.path}: {exc.strerror}") from None
+            if self._inode is not None and now != self._inode:
+                raise LedgerError(f"ledger {self.path}: the file was replaced while the service runs")
+        finally:
+            self._mutex.release()
 
     # -- settings kept with the record ----------------------------------------
 
