@@ -4,6 +4,8 @@
 #     -v "$PWD/posts:/feed:ro" -v bot-state:/state anniversary-bot
 # .env is config.example.env with the credentials filled in. Its BOT_POSTS, BOT_LEDGER
 # and BOT_CACHE lines stay commented out: --env-file and -e override the ENV below.
+# With BOT_HTTP set (in a container: BOT_HTTP=0.0.0.0:9108 and -p 127.0.0.1:9108:9108 to
+# reach it from the host), the HEALTHCHECK asks /healthz; without it, it passes.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,7 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install --no-cache-dir '.[mastodon,bluesky]' \
+RUN pip install --no-cache-dir '.[mastodon,bluesky,notify,http]' \
     && useradd --system --home /state bot \
     && mkdir -p /state && chown bot /state
 
@@ -23,4 +25,7 @@ USER bot
 VOLUME ["/feed", "/state"]
 # docker stop sends SIGTERM: the bot finishes or records the in-flight call, then exits 0.
 STOPSIGNAL SIGTERM
+# /healthz when BOT_HTTP is set (503: the timer is stopped or stuck, a lane is gone, the
+# ledger does not answer); exit 0 without BOT_HTTP.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=2m --retries=3 CMD ["python", "-m", "bot.ops.probe"]
 CMD ["bot", "run"]

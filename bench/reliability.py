@@ -31,12 +31,14 @@ from tests.reliability.leaks import run_leaks  # noqa: E402
 
 QUICK_CASES = ["syntax-unclosed-quote.yaml", "date-feb-30.yaml", "reply-cycle.yaml", "alias-bomb.yaml",
                "node-flood.yaml", "feed-missing.yaml"]
-COLUMNS = ("suite", "cases tried", "duplicates", "silent losses", "uncertain", "tracebacks", "leaked secrets",
-           "peak memory", "time")
+COLUMNS = ("suite", "cases tried", "duplicates", "silent losses", "uncertain", "uncertain by network",
+           "tracebacks", "leaked secrets", "peak memory", "time")
 
 
 def row(f: Figures) -> tuple[str, ...]:
-    return (f.suite, str(f.cases), str(f.duplicates), str(f.silent_losses), str(f.uncertain), str(f.tracebacks),
+    by_network = ", ".join(f"{n} {c}" for n, c in f.uncertain_by_network.items()) or "-"
+    return (f.suite, str(f.cases), str(f.duplicates), str(f.silent_losses), str(f.uncertain), by_network,
+            str(f.tracebacks),
             str(f.leaked), f"{f.peak_rss / MB:.0f} MB", f"{f.seconds:.0f} s")
 
 
@@ -70,7 +72,7 @@ def main(argv=None) -> int:
             config = CrashConfig(entries=60, kills=5, gap=0.15, seed=args.seed) if args.quick else CrashConfig(seed=args.seed)
             step("crash", lambda d: run_crash(d, config))
         if "crash-cross" in wanted:
-            cross = (CrossConfig(entries=40, kills=5, gap=0.25, seed=args.seed) if args.quick
+            cross = (CrossConfig(entries=40, kills=5, gap=0.5, seed=args.seed) if args.quick
                      else CrossConfig(seed=args.seed))
             step("crash-cross", lambda d: run_crosscrash(d, cross))
         if "fault" in wanted:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,11 +88,12 @@ def load_or_fail(settings):
     return loaded
 
 
-def echo_diagnostics(loaded, *, err: bool, summary: bool) -> None:
-    from bot.feed.diagnostics import summary as summarize
+def echo_diagnostics(loaded, *, err: bool, summary: bool, verbose: bool = False) -> None:
+    """One line per problem (warnings of one kind in one file folded, unless `verbose`), then the summary."""
+    from bot.feed.diagnostics import folded, summary as summarize
 
-    for diagnostic in loaded.diagnostics:
-        click.echo(str(diagnostic), err=err)
+    for line in folded(loaded.diagnostics, verbose=verbose):
+        click.echo(line, err=err)
     if summary:
         click.echo(summarize(loaded.diagnostics, loaded.feed.files, len(loaded.feed.entries)), err=err)
 
@@ -136,9 +138,10 @@ def cli(ctx: click.Context, posts: str | None, env_file: str | None) -> None:
 @posts_option
 @years_option
 @click.option("--credentials", is_flag=True, help="Also report accounts whose publisher lacks credentials.")
+@click.option("--verbose", is_flag=True, help="List every warning (without it, warnings of one kind in one file fold into one line).")
 @ledger_option
 @click.pass_context
-def check(ctx, folder, posts, years_later, credentials, ledger):
+def check(ctx, folder, posts, years_later, credentials, verbose, ledger):
     """Check the feed and report every problem, one line each."""
     settings = settings_for(ctx, posts, folder, years_later=years_later, ledger=ledger)
     loaded = load_or_fail(settings)
@@ -152,7 +155,7 @@ def check(ctx, folder, posts, years_later, credentials, ledger):
 
         with handle:
             loaded.diagnostics.extend(edited_after_posting(loaded.feed.entries, handle.posted_hashes()))
-    echo_diagnostics(loaded, err=False, summary=True)
+    echo_diagnostics(loaded, err=False, summary=True, verbose=verbose)
     echo_span(loaded)
     ctx.exit(0 if loaded.ok else 1)
 
@@ -246,14 +249,13 @@ def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start
     """Post every entry at its anniversary until stopped (SIGTERM or SIGINT)."""
     import logging
 
-    from bot.run.logs import setup
+    from bot.run.logs import setup, url_secrets
     from bot.run.service import RunMode, Service, run as run_service
 
     settings = settings_for(ctx, posts, folder, years_later=years_later, ledger=ledger, start=start, end=end, accounts=accounts)
-    from bot.run.logs import url_password
-
-    secrets = [url_password(settings.ledger_url)] if settings.ledger_url else []
-    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO, secrets=secrets)  # a dry run shows its posts on stdout, once
+    # a dry run shows its posts on stdout, once
+    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO, fmt=settings.log_format,
+          secrets=url_secrets(settings.ledger_url))
     resuming = settings.ledger_given and (settings.postgres or settings.ledger.exists())
     mode = RunMode(dry_run=dry_run, start_at=parse_start(start_at, datetime.now(UTC), resuming=resuming), speed=speed)
     ctx.exit(run_service(Service(settings, mode)))
@@ -337,6 +339,25 @@ def init(ctx, folder, force):
 
 
 @cli.command()
+@click.option("--test", "test", is_flag=True, help="Send one test message to every BOT_NOTIFY target.")
+@click.pass_context
+def notify(ctx, test):
+    """Notifications (BOT_NOTIFY): --test sends one message and says whether it arrived."""
+    from bot.ops.notify import send_test
+
+    if not test:
+        raise click.UsageError("say --test (bot notify --test sends one message to every BOT_NOTIFY target)")
+    settings = settings_for(ctx)
+    try:
+        results = send_test(settings.notify, settings.env)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    for url, arrived, reason in results:
+        click.echo(f"{url}: {'arrived' if arrived else 'not delivered'}{f' ({reason})' if reason else ''}")
+    ctx.exit(0 if all(arrived for _, arrived, _ in results) else 1)
+
+
+@cli.command()
 @click.option("--for", "target", type=click.Choice(["any", "feed", "posts"]), default="any", show_default=True, help="Schema of feed.yaml, of a post file, or of either (chosen by content).")
 def schema(target):
     """Print a JSON Schema of feed.yaml and post files, for editors."""
@@ -359,3 +380,9 @@ def main() -> None:
         cli(prog_name="bot")
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        # The work is done: a SIGTERM that arrives while the process winds down (a rehearsal
+        # that ended by itself) changes nothing. Ignored rather than left to Python, whose
+        # interpreter shutdown would end the process with -15.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)

@@ -18,6 +18,10 @@ reads `BOT_*` variables or knows a default path.
 | backoff       |                  | BOT_BACKOFF      | 1 s, doubled each retry                  |
 | daily limit   |                  | BOT_DAILY_LIMIT  | 17 posts in 24 hours                     |
 | window        | `--from`/`--until`/`--account` |    | everything                               |
+| notifications |                  | BOT_NOTIFY       | none (Apprise URLs, space or comma apart)|
+| daily summary |                  | BOT_NOTIFY_SUMMARY | none (HH:MM in the replay zone)        |
+| HTTP endpoints|                  | BOT_HTTP         | off ([HOST:]PORT; host 127.0.0.1)        |
+| log format    |                  | BOT_LOG_FORMAT   | text (or json: one object per line)      |
 """
 
 from __future__ import annotations
@@ -88,6 +92,10 @@ class Settings:
     start: Bound | None = None
     end: Bound | None = None
     accounts: tuple[str, ...] = ()
+    notify: tuple[str, ...] = field(default=(), repr=False)  # Apprise URLs: they carry tokens
+    notify_summary: time | None = None  # the daily summary, in the replay zone
+    http: tuple[str, int] | None = None  # where /healthz, /metrics and the status page listen
+    log_format: str = "text"
 
     @classmethod
     def resolve(cls, env: Mapping[str, str] | None = None, *, posts: str | None = None,
@@ -121,6 +129,10 @@ class Settings:
             start=Bound.parse(start, end=False, name="--from") if start else None,
             end=Bound.parse(end, end=True, name="--until") if end else None,
             accounts=tuple(accounts),
+            notify=notify_urls(env, "BOT_NOTIFY"),
+            notify_summary=clock_time(env, "BOT_NOTIFY_SUMMARY"),
+            http=http_address(env, "BOT_HTTP"),
+            log_format=choice(env, "BOT_LOG_FORMAT", ("text", "json")),
         )
 
     @property
@@ -223,3 +235,46 @@ def seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not (value >= 0 and math.isfinite(value)):
         raise ConfigError(f"{name} must be a number of seconds, not {raw!r}")
     return value
+
+
+def notify_urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Apprise URLs, apart by spaces or by commas before the next `scheme://` (a comma
+    inside a URL's query stays); the error names the scheme only: the rest is a token."""
+    parts = re.split(r"\s+|,+(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)", (env.get(name) or "").strip())
+    urls = tuple(part.strip(",") for part in parts if part.strip(","))
+    for url in urls:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", url):
+            shown = url.split("://")[0] + "://***" if "://" in url else "a value without scheme://"
+            raise ConfigError(f"{name} must be Apprise URLs (like json://HOST/ or mailto://USER:PASS@HOST), not {shown}")
+    return urls
+
+
+def clock_time(env: Mapping[str, str], name: str) -> time | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ConfigError(f"{name} must be a time of day HH:MM (00:00 to 23:59), not {raw!r}")
+    return time(int(match[1]), int(match[2]))
+
+
+def http_address(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
+    """`PORT`, `HOST:PORT` or `[IPV6]:PORT`; a bare port listens on 127.0.0.1 (loopback only)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    match = re.fullmatch(r"(?:\[([0-9A-Fa-f:.]+)\]:|([^:\s\[\]]+):)?(\d{1,5})", raw)
+    port = int(match[3]) if match else -1
+    if not match or port > 65535:
+        raise ConfigError(f"{name} must be PORT or HOST:PORT (like 127.0.0.1:9108), not {raw!r}")
+    return (match[1] or match[2] or "127.0.0.1", port)
+
+
+def choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return allowed[0]
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be {' or '.join(allowed)}, not {env[name].strip()!r}")
+    return raw

@@ -93,3 +93,22 @@ def _fail_on_x_spec_violations() -> None:
 
         raise SpecViolation(f"{len(found)} request(s) or answer(s) to the fake X server broke "
                             "X's published API:\n" + "\n".join(found))
+
+
+# ---- the bot's logger: a test that runs the service in process configures it (its own
+# handler, propagate off); the next test in the same worker must see the default again
+
+@pytest.fixture(autouse=True)
+def _restore_bot_loggers():
+    import logging
+
+    saved = {}
+    for name in ("bot", "apscheduler"):
+        logger = logging.getLogger(name)
+        saved[name] = (logger.handlers[:], logger.propagate, logger.level)
+    yield
+    for name, (handlers, propagate, level) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+        logger.setLevel(level)

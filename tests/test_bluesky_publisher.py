@@ -24,7 +24,7 @@ from bot.errors import (
 from bot.publishers import load
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
 from bot.publishers.bluesky import BlueskyPublisher
-from bot.publishers.bluesky.api import link_facets, split_remote_id
+from bot.publishers.bluesky.records import link_facets, split_remote_id
 from tests.fakes.bluesky_server import FakeBluesky
 
 POST = "app.bsky.feed.post"

@@ -20,7 +20,7 @@ import pytest
 from bot.errors import RejectedError, TransientError, UncertainError
 from bot.publishers.base import AccountSettings, Found, OutgoingPost, Persona, Profile
 from bot.publishers.bluesky import BlueskyPublisher
-from bot.publishers.bluesky.api import delivery_rkey, split_remote_id
+from bot.publishers.bluesky.records import delivery_rkey, split_remote_id
 from tests.fakes.bluesky_server import FakeBluesky, cid_for
 
 POST = "app.bsky.feed.post"

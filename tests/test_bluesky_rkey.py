@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.publishers.bluesky import api
-from bot.publishers.bluesky.api import delivery_rkey, is_tid, rkey_refused, tid_parts
+from bot.publishers.bluesky import records
+from bot.publishers.bluesky.records import delivery_rkey, is_tid, rkey_refused, tid_parts
 from tests.fakes.bluesky_server import _refused_rkey
 
 UTC = timezone.utc
@@ -41,7 +41,7 @@ def key_second(rkey: str) -> int:
 def time_digits_refused(second: int) -> bool:
     """Whether the first 7 characters (which only the time decides, in ~1.05 s steps) of a key
     at the start or the end of `second` spell a word the PDS refuses."""
-    return any(rkey_refused(api._tid(second * 1_000_000 + sub, 0)[:7]) for sub in (0, 999_999))
+    return any(rkey_refused(records._tid(second * 1_000_000 + sub, 0)[:7]) for sub in (0, 999_999))
 
 
 @settings(max_examples=400)
@@ -111,7 +111,7 @@ def test_ordered_by_instant_across_seconds(a, b, entry_a, account_a, entry_b, ac
         assert key_a < key_b  # as strings: base32-sortable sorts as the numbers do
 
 
-@given(st.integers(0, api._MAX_SECOND - 1), ids, ids, ids)
+@given(st.integers(0, records._MAX_SECOND - 1), ids, ids, ids)
 def test_consecutive_seconds_are_ordered(second, entry, account, other):
     a = EPOCH + timedelta(seconds=second)
     b = a + timedelta(seconds=1)
@@ -134,7 +134,7 @@ def test_after_2255_keys_are_clamped_to_the_last_whole_second_not_wrapped(beyond
 
 
 def test_the_last_whole_second_is_the_last_one_53_bits_hold():
-    assert second_of(LAST_SECOND) == api._MAX_SECOND
+    assert second_of(LAST_SECOND) == records._MAX_SECOND
     # every key of that second fits, the next second's last microsecond would not
     assert (second_of(LAST_SECOND) * 1_000_000 + 999_999) < 2**53
     assert ((second_of(LAST_SECOND) + 1) * 1_000_000 + 999_999) >= 2**53
@@ -152,7 +152,7 @@ def test_a_second_whose_digits_spell_a_refused_word_borrows_an_earlier_second():
     instant = datetime(2062, 10, 6, 4, 52, 30, tzinfo=UTC)
     second = second_of(instant)
     assert time_digits_refused(second)
-    assert all(rkey_refused(api._tid(second * 1_000_000 + sub, clock))
+    assert all(rkey_refused(records._tid(second * 1_000_000 + sub, clock))
                for sub in (0, 500_000, 999_999) for clock in (0, 1023))
     keys = {delivery_rkey(instant, f"e{n}", "paper") for n in range(50)}
     assert len(keys) == 50

@@ -496,3 +496,29 @@ def test_systemd_analyze_verify(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert "KilSignal" in done.stderr
+
+
+# ---- operations: systemd's notify and watchdog, the container's health check ---------
+
+def test_systemd_unit_is_type_notify_with_a_watchdog_the_bot_feeds():
+    from bot.ops.health import STALE_AFTER
+    from bot.run.service import WATCHDOG_SECONDS
+
+    assert last(UNIT, "Type") == "notify" and last(UNIT, "NotifyAccess", "main") == "main"
+    watchdog = int(last(UNIT, "WatchdogSec"))
+    # pings every WatchdogSec/2 while healthy; the timer's own job runs every WATCHDOG_SECONDS and is
+    # stale after STALE_AFTER: a healthy bot never misses a ping, a hung one is killed within WatchdogSec
+    assert watchdog / 2 > WATCHDOG_SECONDS and watchdog >= 2 * STALE_AFTER
+    assert last(UNIT, "Restart") in ("on-failure", "always")  # a watchdog kill counts as a failure
+    header = "\n".join(line for line in UNIT.splitlines() if line.startswith("#"))
+    assert "[mastodon,bluesky,notify,http]" in header
+
+
+def test_dockerfile_health_check_asks_healthz_through_the_probe():
+    instructions = dockerfile_instructions(DOCKERFILE)
+    checks = [rest for word, rest in instructions if word == "HEALTHCHECK"]
+    assert len(checks) == 1
+    assert checks[0].endswith('CMD ["python", "-m", "bot.ops.probe"]') and "--interval=" in checks[0]
+    installs = " ".join(rest for word, rest in instructions if word == "RUN")
+    assert "'.[mastodon,bluesky,notify,http]'" in installs
+    assert "BOT_HTTP" not in image_env(DOCKERFILE)  # off unless the operator sets it

@@ -144,3 +144,21 @@ def test_durations_read_as_people_say_them():
 
     assert [duration(s) for s in (0, 0.9, 59, 60, 200, 3600, 3725, 86399, 156558, 900)] == [
         "0 s", "0 s", "59 s", "1 min", "3 min 20 s", "1 h", "1 h 2 min", "23 h 59 min", "1 d 19 h", "15 min"]
+
+
+def test_status_of_a_finished_rehearsal_reads_it_on_the_rehearsals_clock(tmp_path):
+    """The rehearsal played the storm: its ledger wears the stormed persona, which is the one
+    due on the rehearsal's clock (on the replay's clock, 2017 or later, it would not be yet)."""
+    from tests.support.feeds import alternating
+    from tests.support.proc import run_bot
+
+    alternating(tmp_path / "posts", 4, gap_minutes=60, storm_at=2)
+    ledger = tmp_path / "rehearsal.sqlite3"
+    env = {"BOT_NOW": None}  # the real clock: the rehearsal runs now
+    out = run_bot("run", "--dry-run", "--years-later", "110", "--start-at", "+1s", "--speed", "36000", "--ledger", str(ledger),
+                  cwd=tmp_path, env=env)  # replayed from 2027: on the replay's clock nothing is due yet
+    assert out.code == 0, out.stderr
+    data = json.loads(run_bot("status", "--years-later", "110", "--ledger", str(ledger), "--format", "json", cwd=tmp_path, env=env).stdout)
+    assert (data["posted"], data["pending"], data["next"]) == (4, 0, None)
+    alpha = next(p for p in data["personas"] if p["account"] == "alpha")  # entry 2 storms alpha
+    assert alpha["worn"] == alpha["due"] == "stormed"

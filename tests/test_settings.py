@@ -70,3 +70,33 @@ def test_unknown_accounts_are_named():
     with pytest.raises(ConfigError, match="'ghost'"):
         s.check_accounts(["paper", "crier"])
     Settings.resolve({}, accounts=["paper"]).check_accounts(["paper", "crier"])
+
+
+def test_operations_settings_are_off_by_default():
+    s = Settings.resolve({})
+    assert (s.notify, s.notify_summary, s.http, s.log_format) == ((), None, None, "text")
+
+
+def test_operations_settings():
+    from datetime import time
+
+    s = Settings.resolve({"BOT_NOTIFY": "json://127.0.0.1:9/ mailto://u:p@example.org?to=a@x.org,b@x.org,ntfy://topic",
+                          "BOT_NOTIFY_SUMMARY": "8:05", "BOT_HTTP": "9108", "BOT_LOG_FORMAT": " JSON "})
+    assert s.notify == ("json://127.0.0.1:9/", "mailto://u:p@example.org?to=a@x.org,b@x.org", "ntfy://topic")
+    assert (s.notify_summary, s.http, s.log_format) == (time(8, 5), ("127.0.0.1", 9108), "json")  # loopback unless told
+    assert Settings.resolve({"BOT_HTTP": "0.0.0.0:80"}).http == ("0.0.0.0", 80)
+    assert Settings.resolve({"BOT_HTTP": "[::1]:9108"}).http == ("::1", 9108)
+    assert "mailto" not in repr(s)  # the URLs carry tokens
+
+
+@pytest.mark.parametrize("name, value", [
+    ("BOT_NOTIFY", "hooks.example.org/abc"), ("BOT_NOTIFY", "json://ok/ token"), ("BOT_NOTIFY_SUMMARY", "24:00"),
+    ("BOT_NOTIFY_SUMMARY", "8h"), ("BOT_HTTP", "localhost"), ("BOT_HTTP", "127.0.0.1:70000"), ("BOT_HTTP", ":9108"),
+    ("BOT_LOG_FORMAT", "xml"),
+])
+def test_a_malformed_operations_setting_is_one_line_naming_it(name, value):
+    with pytest.raises(ConfigError, match=f"^{name} must ") as caught:
+        Settings.resolve({name: value})
+    assert "\n" not in str(caught.value)
+    if name == "BOT_NOTIFY":
+        assert "abc" not in str(caught.value) and "token" not in str(caught.value)

@@ -380,3 +380,24 @@ def test_access_level_fault_on_the_timeline_is_the_specs_error_body(x_server, tm
     assert caught.value.response.json()["code"] == 453
     [rec] = x_server.requests()
     assert (rec.status, rec.violation) == (403, None)
+
+
+def test_a_request_cut_off_by_its_dying_client_is_neither_recorded_nor_a_violation(x_server):
+    """A bot killed while sending an upload leaves half a multipart body: X never sees a
+    complete request, so there is nothing to act on or to hold against the spec."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(x_server.base_url)
+    body = b"--b\r\nContent-Disposition: form-data; name=\"media_category\"\r\n\r\ntweet_image\r\n--b\r\n"
+    head = (f"POST /2/media/upload HTTP/1.1\r\nHost: {where.netloc}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {len(body) + 500}\r\nAuthorization: OAuth oauth_token=\"at-desk\"\r\n\r\n").encode()
+    with socket.create_connection((where.hostname, where.port)) as sock:
+        sock.sendall(head + body)  # 500 bytes short: the client dies here
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not x_server.requests():
+        time.sleep(0.05)
+    assert x_server.requests() == [] and x_server.violations() == []
+    publisher(x_server).publish(post("after the cut"))  # the fake goes on serving
+    assert [r.json["text"] for r in x_server.tweets()] == ["after the cut"]

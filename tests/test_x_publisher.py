@@ -26,7 +26,8 @@ from bot.errors import (
 from bot.publishers import load
 from bot.publishers.base import AccountSettings, MediaItem, OutgoingPost, Persona
 from bot.publishers.x import XPublisher
-from bot.publishers.x.api import _BadStatus, base_url_setting, error_for_answer, retry_after
+from bot.publishers.x.api import _BadStatus, base_url_setting
+from bot.publishers.x.failures import error_for_answer, retry_after
 from tests.fakes import x_server as fx
 from tests.fakes.x_server import FakeXServer, unused_port
 

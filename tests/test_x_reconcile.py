@@ -19,11 +19,24 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.errors import PublishError, RateLimited, RejectedError, TransientError, UncertainError
-from bot.publishers.base import AccountSettings, Found, MediaItem, OutgoingPost, Persona, Profile
-from bot.publishers.x import XPublisher
-from bot.publishers.x import api
-from bot.publishers.x.api import access_denied, avatar_ref, post_matches, profile_of, same_text
+from bot.errors import (
+    PublishError,
+    RateLimited,
+    RejectedError,
+    TransientError,
+    UncertainError,
+)
+from bot.publishers.base import (
+    AccountSettings,
+    Found,
+    MediaItem,
+    OutgoingPost,
+    Persona,
+    Profile,
+)
+from bot.publishers.x import XPublisher, api
+from bot.publishers.x.failures import access_denied
+from bot.publishers.x.shown import avatar_ref, post_matches, profile_of, same_text
 from bot.run.personas import drift, file_digest
 from tests.fakes import x_server as fx
 from tests.fakes.x_server import FakeXServer, unused_port

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.replay.anniversary import CALENDARS
 from bot.feed.diagnostics import Diagnostic, error
@@ -21,10 +22,12 @@ PERSONA_KEYS = ("name", "bio", "avatar", "banner")
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 
 def did_you_mean(word, choices) -> str:
+    """` (did you mean 'x'?)` for the choice closest to `word` (case aside), or ''."""
     if not isinstance(word, str):
         return ""  # never str() a list or mapping: with YAML aliases it can be exponentially large
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    lowered = {choice.lower(): choice for choice in choices if isinstance(choice, str)}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
 
 
 def show(value) -> str:
@@ -62,6 +65,11 @@ class Account:
 
 @dataclass(frozen=True)
 class FeedConfig:
+    """feed.yaml's settings. A usable config has every field; the partial one that
+    `read_config` also returns for an unusable feed.yaml has None for each part that
+    is broken (timezone, replay_timezone, calendar, accounts, personas), so that the
+    checks depending on that part are skipped rather than reported falsely."""
+
     title: str
     description: str
     timezone: str
@@ -72,6 +80,7 @@ class FeedConfig:
     personas: dict[str, PersonaDef]
     path: str  # display path of feed.yaml
     years_later_line: int = 1
+    aliases: dict[str, str] = field(default_factory=dict)  # an account key written in upper case -> its key
 
     @property
     def zone(self) -> ZoneInfo:
@@ -86,6 +95,32 @@ def check_keys(mapping: YMap, allowed, path: str, what: str, out: list[Diagnosti
     for key in mapping:
         if key not in allowed:
             out.append(error(path, mapping.key_lines[key], f"unknown key {key!r} in {what}{did_you_mean(key, allowed)}"))
+
+
+@functools.lru_cache(maxsize=1)
+def _zone_names() -> tuple[dict[str, str], dict[str, str]]:
+    """Every zone name zoneinfo knows by its lower-case form, and by the lower-case form of
+    its last part (its city: `berlin` -> Europe/Berlin). Read once, on the error path."""
+    names = sorted(available_timezones())
+    cities: dict[str, str] = {}
+    for name in names:
+        if "/" in name and not name.startswith(("Etc/", "SystemV/")):
+            cities.setdefault(name.rsplit("/", 1)[1].lower(), name)
+    return {name.lower(): name for name in names}, cities
+
+
+def zone_hint(name) -> str:
+    """For an unknown time zone: the right case, or the closest known name, or an example."""
+    if isinstance(name, str) and name:
+        names, cities = _zone_names()
+        if (right := names.get(name.lower())) is not None and right != name:
+            return f": zone names are case-sensitive, write {right!r}"
+        if (city := cities.get(name.lower().replace(" ", "_"))) is not None:
+            return f" (did you mean {city!r}?)"
+        close = difflib.get_close_matches(name.lower(), list(names), n=1, cutoff=0.8)
+        if close:
+            return f" (did you mean {names[close[0]]!r}?)"
+    return " (use an IANA name such as Europe/Moscow)"
 
 
 def valid_zone(name) -> bool:
@@ -114,23 +149,31 @@ class _KnownPlatforms:
 
 def load_config(path: Path, display: str, platforms: list[str] | None = None) -> tuple[FeedConfig | None, list[Diagnostic]]:
     """Read and validate feed.yaml; None when it is unusable (the diagnostics say why)."""
+    config, _, out = read_config(path, display, platforms)
+    return config, out
+
+
+def read_config(path: Path, display: str, platforms: list[str] | None = None) -> tuple[FeedConfig | None, FeedConfig | None, list[Diagnostic]]:
+    """(usable config or None, what could be read of it, diagnostics). The second is the
+    config itself when usable; for an unusable feed.yaml it has None for each broken part
+    (see FeedConfig); it is None when feed.yaml is missing, unreadable or not a mapping."""
     out: list[Diagnostic] = []
     try:
         data = read_source(path)
     except FileNotFoundError:
-        return None, [error(display, 1, "feed.yaml is missing: every feed folder needs one (title, timezone, accounts, personas)")]
+        return None, None, [error(display, 1, "feed.yaml is missing: every feed folder needs one (title, timezone, accounts, personas)")]
     except OSError as exc:
-        return None, [error(display, 1, f"cannot read feed.yaml: {exc.strerror}")]
+        return None, None, [error(display, 1, f"cannot read feed.yaml: {exc.strerror}")]
     except SourceProblem as exc:
-        return None, [error(display, exc.line, exc.message)]
+        return None, None, [error(display, exc.line, exc.message)]
     try:
         doc = parse(decode(data))
     except SourceProblem as exc:
-        return None, [error(display, exc.line, exc.message)]
+        return None, None, [error(display, exc.line, exc.message)]
     if doc is None:
-        return None, [error(display, 1, "feed.yaml is empty: it needs title, timezone, accounts and personas")]
+        return None, None, [error(display, 1, "feed.yaml is empty: it needs title, timezone, accounts and personas")]
     if not isinstance(doc, YMap):
-        return None, [error(display, 1, "feed.yaml must be a mapping of settings")]
+        return None, None, [error(display, 1, "feed.yaml must be a mapping of settings")]
     check_keys(doc, FEED_KEYS, display, "feed.yaml", out)
     line = doc.key_lines.get
 
@@ -151,11 +194,11 @@ def load_config(path: Path, display: str, platforms: list[str] | None = None) ->
     if timezone is None:
         out.append(error(display, doc.line, "feed.yaml needs 'timezone' (an IANA zone such as Europe/Moscow)"))
     elif not valid_zone(timezone):
-        out.append(error(display, line("timezone"), f"unknown time zone {show(timezone)} (use an IANA name such as Europe/Moscow)"))
+        out.append(error(display, line("timezone"), f"unknown time zone {show(timezone)}{zone_hint(timezone)}"))
         timezone = None
     replay_timezone = doc.get("replay_timezone", timezone)
     if "replay_timezone" in doc and not valid_zone(replay_timezone):
-        out.append(error(display, line("replay_timezone"), f"unknown time zone {show(replay_timezone)} in replay_timezone"))
+        out.append(error(display, line("replay_timezone"), f"unknown time zone {show(replay_timezone)} in replay_timezone{zone_hint(replay_timezone)}"))
         replay_timezone = None
     calendar = doc.get("calendar", "gregorian")
     if calendar not in CALENDARS:
@@ -167,9 +210,8 @@ def load_config(path: Path, display: str, platforms: list[str] | None = None) ->
         years_later = None
 
     personas = _personas(doc, display, out)
-    accounts = _accounts(doc, display, personas, platforms if platforms is not None else _KnownPlatforms(), out)
-    if any(d.is_error for d in out) and (timezone is None or replay_timezone is None or calendar is None or not accounts):
-        return None, out
+    aliases: dict[str, str] = {}
+    accounts = _accounts(doc, display, personas, platforms if platforms is not None else _KnownPlatforms(), aliases, out)
     config = FeedConfig(
         title=title,
         description=description,
@@ -181,18 +223,24 @@ def load_config(path: Path, display: str, platforms: list[str] | None = None) ->
         personas=personas,
         path=display,
         years_later_line=line("years_later") or 1,
+        aliases=aliases,
     )
-    return config, out
+    broken = timezone is None or replay_timezone is None or calendar is None or not accounts or personas is None
+    if any(d.is_error for d in out) and broken:
+        return None, config, out
+    return config, config, out
 
 
-def _personas(doc: YMap, display: str, out: list[Diagnostic]) -> dict[str, PersonaDef]:
+def _personas(doc: YMap, display: str, out: list[Diagnostic]) -> dict[str, PersonaDef] | None:
+    """The personas; None when the section is missing or not a mapping (then nothing is
+    checked against them: no persona can be called unknown)."""
     raw = doc.get("personas")
     if raw is None:
         out.append(error(display, doc.line, "feed.yaml needs 'personas' (display name and bio of each face an account wears)"))
-        return {}
+        return None
     if not isinstance(raw, YMap):
         out.append(error(display, doc.key_lines["personas"], "'personas' must be a mapping of persona keys"))
-        return {}
+        return None
     personas = {}
     for key, spec in raw.items():
         at = raw.key_lines[key]
@@ -219,20 +267,30 @@ def _personas(doc: YMap, display: str, out: list[Diagnostic]) -> dict[str, Perso
     return personas
 
 
-def _accounts(doc: YMap, display: str, personas, platforms, out: list[Diagnostic]) -> dict[str, Account]:
+def _accounts(doc: YMap, display: str, personas, platforms, aliases: dict[str, str], out: list[Diagnostic]) -> dict[str, Account] | None:
+    """The accounts; None when the section is missing or not a mapping (then posts are
+    not checked against accounts). An account key that is right but for its case is
+    reported once and kept under its lower-case key; posts may name it either way
+    meanwhile (`aliases`), so none of them is reported as naming an unknown account."""
     raw = doc.get("accounts")
     if raw is None:
         out.append(error(display, doc.line, "feed.yaml needs 'accounts'"))
-        return {}
+        return None
     if not isinstance(raw, YMap) or not raw:
         out.append(error(display, doc.key_lines["accounts"], "'accounts' must be a mapping of account keys"))
-        return {}
+        return None
     accounts = {}
-    for key, spec in raw.items():
-        at = raw.key_lines[key]
+    for written, spec in raw.items():
+        at = raw.key_lines[written]
+        key = written
         if not ACCOUNT_KEY.match(key):
-            out.append(error(display, at, f"account key {key!r} must match [a-z0-9][a-z0-9_-]*"))
-            continue
+            lower = key.lower()
+            if not ACCOUNT_KEY.match(lower) or lower in raw or lower in accounts:  # no merging into another account
+                out.append(error(display, at, f"account key {key!r} must match [a-z0-9][a-z0-9_-]*"))
+                continue
+            out.append(error(display, at, f"account key {key!r} must be lower case: write {lower!r}"
+                                          f" (posts that name it {key!r} must then say {lower!r} too)"))
+            key = aliases[written] = lower
         if not isinstance(spec, YMap):
             out.append(error(display, at, f"account {key!r} must be a mapping with platform and persona"))
             continue
@@ -241,7 +299,10 @@ def _accounts(doc: YMap, display: str, personas, platforms, out: list[Diagnostic
         persona = spec.get("persona")
         if persona is None:
             out.append(error(display, at, f"account {key!r} needs a 'persona'"))
-        elif not isinstance(persona, str) or persona not in personas:
+        elif not isinstance(persona, str):
+            out.append(error(display, spec.key_lines["persona"], f"account {key!r} wears unknown persona {show(persona)}"))
+            persona = None
+        elif personas is not None and persona not in personas:  # None: the personas section is broken, reported
             out.append(error(display, spec.key_lines["persona"], f"account {key!r} wears unknown persona {show(persona)}{did_you_mean(persona, personas)}"))
             persona = None
         options = {}

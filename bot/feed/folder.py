@@ -4,6 +4,12 @@
 the folder (hidden files and folders are skipped), parses each post file
 (`bot.feed.postfile`), and checks media paths. Cross-entry rules (order, ids,
 replies, storms) live in `bot.replay.timeline`.
+
+A broken feed.yaml does not stop the post files from being checked: each is
+checked against what could be read of feed.yaml (`read_config`'s partial
+config; nothing at all when it does not parse), with the checks that depend
+on a broken part skipped, and the cross-entry rules that need no replay
+(duplicate ids, replies to no entry) are checked here, as no timeline can be built.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.feed.config import FeedConfig, load_config
+from bot.feed.config import FeedConfig, read_config
 from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.feed.postfile import Entry, FileContext, FileResult, network_limits, parse_post_file
 from bot.errors import SourceProblem
@@ -33,6 +39,7 @@ class Feed:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: int = 0
     broken: set[str] = field(default_factory=set)  # ids of entries left out for their errors
+    partial: FeedConfig | None = None  # feed.yaml as far as it could be read, when `config` is None
 
     @property
     def ok(self) -> bool:
@@ -67,20 +74,24 @@ def load_feed(root: Path | str, display_root: str | None = None, *, parse_files=
     if not root.is_dir():
         feed.diagnostics.append(error(display_root, 1, "feed folder not found"))
         return feed
-    config, problems = load_config(root / FEED_FILE, feed.display(FEED_FILE))
+    config, partial, problems = read_config(root / FEED_FILE, feed.display(FEED_FILE))
     feed.config = config
+    feed.partial = None if config is not None else partial
     feed.diagnostics.extend(problems)
     paths = post_files(root)
     feed.files = len(paths) + 1
-    if config is None:
-        return feed
-    context = FileContext.of(config)
+    known = config or partial
+    context = FileContext.of(known) if known is not None else FileContext()  # FileContext(): nothing could be read
     results = (parse_files or parse_sequential)(feed, context, paths)
     for result in results:
         feed.entries.extend(result.entries)
         feed.diagnostics.extend(result.diagnostics)
         feed.broken.update(result.broken)
     check_media(feed)
+    if config is None:  # no timeline will be built: what of its rules needs none
+        from bot.replay.timeline import identity_problems
+
+        feed.diagnostics.extend(identity_problems(feed.entries, feed.broken))
     return feed
 
 
@@ -132,14 +143,15 @@ def media_problem(root: Path, relative: str) -> str | None:
 def check_media(feed: Feed) -> None:
     """Media and persona images exist inside the feed folder and fit every network
     that will receive them; persona names and bios fit those networks' profiles."""
-    config = feed.config
-    networks = {key: network_limits(account) for key, account in config.accounts.items()}
+    config = feed.config or feed.partial  # None, or parts of it None: what depends on them is skipped
+    accounts = config.accounts if config is not None and config.accounts is not None else {}
+    networks = {key: network_limits(account) for key, account in accounts.items()}
     seen: dict[str, str | None] = {}
     sizes: dict[str, int] = {}
     out = feed.diagnostics
     worn: dict[str, set[str]] = {}  # persona -> accounts that wear it at some point
     bad: set[int] = set()  # entries whose media cannot go out
-    for key, account in config.accounts.items():
+    for key, account in accounts.items():
         if account.persona:
             worn.setdefault(account.persona, set()).add(key)
     for entry in feed.entries:
@@ -162,6 +174,8 @@ def check_media(feed: Feed) -> None:
     if bad:  # an entry with an error is left out, like one with an error in its file
         feed.broken.update(entry.id for entry in feed.entries if id(entry) in bad)
         feed.entries = [entry for entry in feed.entries if id(entry) not in bad]
+    if config is None or config.personas is None:
+        return
     for persona in config.personas.values():
         platforms = {p: limits for account in worn.get(persona.key, ()) for p, limits in networks.get(account, ())}
         for image in (persona.avatar, persona.banner):

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.replay.anniversary import parse_time, to_gregorian, valid_date
+from bot.replay.anniversary import CALENDARS, parse_time, to_gregorian, valid_date
 from bot.feed.config import did_you_mean, show as _show
 from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.publishers.base import Limits
@@ -30,23 +30,34 @@ ID = re.compile(r"[^\s]+\Z")
 @dataclass(frozen=True, slots=True)
 class FileContext:
     """What a post file is checked against: feed.yaml's calendar, accounts and
-    personas, and each account's networks with their limits (the publishers')."""
+    personas, and each account's networks with their limits (the publishers').
 
-    calendar: str
-    accounts: tuple[tuple[str, tuple[tuple[str, Limits], ...]], ...]  # (account, ((platform, limits), ...))
-    personas: frozenset[str]
+    None stands for a part of feed.yaml that is broken (already reported there):
+    the checks that depend on it are skipped. A calendar of None accepts a date
+    valid in either calendar; accounts of None accept any account name (with no
+    network, so no limit); personas of None accept any storm. `FileContext()`
+    is the context of a feed.yaml that could not be read at all."""
+
+    calendar: str | None = None
+    accounts: tuple[tuple[str, tuple[tuple[str, Limits], ...]], ...] | None = None  # (account, ((platform, limits), ...))
+    personas: frozenset[str] | None = None
+    aliases: tuple[tuple[str, str], ...] = ()  # (account key as written in upper case, its key)
 
     @classmethod
     def of(cls, config) -> FileContext:
+        """The context of a feed config, usable or partial (see `bot.feed.config.read_config`)."""
+        accounts = config.accounts
         return cls(
             calendar=config.calendar,
-            accounts=tuple(sorted((a.key, network_limits(a)) for a in config.accounts.values())),
-            personas=frozenset(config.personas),
+            accounts=None if accounts is None else tuple(sorted((a.key, network_limits(a)) for a in accounts.values())),
+            personas=None if config.personas is None else frozenset(config.personas),
+            aliases=tuple(sorted(config.aliases.items())),
         )
 
     def fingerprint(self) -> str:
-        accounts = [(key, [(p, limits.fingerprint()) for p, limits in networks]) for key, networks in self.accounts]
-        return hashlib.sha256(repr((self.calendar, accounts, sorted(self.personas))).encode()).hexdigest()[:16]
+        accounts = None if self.accounts is None else [(key, [(p, limits.fingerprint()) for p, limits in networks]) for key, networks in self.accounts]
+        personas = None if self.personas is None else sorted(self.personas)
+        return hashlib.sha256(repr((self.calendar, accounts, personas, self.aliases)).encode()).hexdigest()[:16]
 
 
 def network_limits(account) -> tuple[tuple[str, Limits], ...]:
@@ -119,7 +130,10 @@ def parse_post_file(data: bytes, display: str, context: FileContext) -> FileResu
     if not isinstance(posts, YList):
         out.append(error(display, doc.key_lines["posts"], "'posts' must be a list of entries"))
         return FileResult([], out)
-    accounts = dict(context.accounts)
+    if context.accounts is not None:
+        accounts = dict(context.accounts)
+    else:  # feed.yaml's accounts are broken: every name given here is taken for one, on no network
+        accounts = {item["account"]: () for item in posts if isinstance(item, YMap) and type(item.get("account")) is str}
     entries = []
     broken = []
     days: dict = {}  # (y, m, d) as written -> ("YYYY-MM-DD", Gregorian date): one per file, mostly
@@ -136,7 +150,7 @@ def parse_post_file(data: bytes, display: str, context: FileContext) -> FileResu
     return FileResult(entries, out, broken)
 
 
-def _date(mapping: YMap, key: str, display: str, calendar: str, out) -> tuple[int, int, int] | None:
+def _date(mapping: YMap, key: str, display: str, calendar: str | None, out) -> tuple[int, int, int] | None:
     raw = mapping.raw.get(key)
     line = mapping.key_lines[key]
     match = DATE.match(raw) if raw is not None else None
@@ -144,7 +158,11 @@ def _date(mapping: YMap, key: str, display: str, calendar: str, out) -> tuple[in
         out.append(error(display, line, f"{key!r} must be a date written YYYY-MM-DD, not {_show(mapping[key])}"))
         return None
     y, m, d = (int(g) for g in match.groups())
-    if not valid_date(y, m, d, calendar):
+    if calendar is None:  # feed.yaml's calendar is broken: a date of either calendar will do
+        if not any(valid_date(y, m, d, c) for c in CALENDARS):
+            out.append(error(display, line, f"impossible date {raw} in either calendar (gregorian or julian)"))
+            return None
+    elif not valid_date(y, m, d, calendar):
         out.append(error(display, line, f"impossible date {raw} in the {calendar} calendar"))
         return None
     return y, m, d
@@ -178,15 +196,11 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
 
     account = item.get("account")
     if type(account) is not str or account not in accounts:
-        if "account" not in item:
-            out.append(error(display, line, "entry needs 'account'"))
-        else:
-            out.append(error(display, lines["account"], f"unknown account {_show(account)}{did_you_mean(account, accounts)}"))
-        account = None
+        account = _other_account(item, account, accounts, context.aliases, display, out)
 
     storm = item.get("storm")
-    if storm is not None and (not isinstance(storm, str) or storm not in context.personas):
-        out.append(error(display, lines["storm"], f"storm to unknown persona {_show(storm)}{did_you_mean(storm, context.personas)}"))
+    if storm is not None and (not isinstance(storm, str) or (context.personas is not None and storm not in context.personas)):
+        out.append(error(display, lines["storm"], f"storm to unknown persona {_show(storm)}{did_you_mean(storm, context.personas or ())}"))
 
     text = item.get("text")
     if text is None:
@@ -234,7 +248,7 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
         return None
     day = days.get(date)
     if day is None:
-        day = days[date] = (_ymd(date), to_gregorian(*date, context.calendar))
+        day = days[date] = (_ymd(date), _gregorian(date, context.calendar))
     hms = clock.isoformat()
     if entry_id is None:
         entry_id = _default_id(day[0], clock, raw_time, account)
@@ -253,6 +267,25 @@ def _entry(item: YMap, position, file_date, display, context: FileContext, accou
         length=length,
         lengths=lengths,
     )
+
+
+def _other_account(item: YMap, account, accounts, aliases, display: str, out) -> str | None:
+    """The key of an account that is not one of feed.yaml's keys as written: the key of one
+    written there in upper case (reported there, once), else None with the error."""
+    for written, key in aliases:
+        if account == written:
+            return key
+    if "account" not in item:
+        out.append(error(display, item.line, "entry needs 'account'"))
+    else:
+        out.append(error(display, item.key_lines["account"], f"unknown account {_show(account)}{did_you_mean(account, accounts)}"))
+    return None
+
+
+def _gregorian(date: tuple[int, int, int], calendar: str | None):
+    if calendar is None:  # no calendar (feed.yaml's is broken): the entry is read, never replayed
+        return to_gregorian(*date, "gregorian" if valid_date(*date, "gregorian") else "julian")
+    return to_gregorian(*date, calendar)
 
 
 def _ymd(date: tuple[int, int, int]) -> str:

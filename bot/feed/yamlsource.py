@@ -116,15 +116,68 @@ def parse(text: str):
             _bounded(text)
         node = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise SourceProblem(line, f"YAML syntax error: {what}") from None
+        raise syntax_problem(text, exc) from None
     except yaml.YAMLError as exc:
         raise SourceProblem(1, f"YAML error: {exc}") from None
     if node is None:
         return None
     return _Walker().value(node, 0)
+
+
+def syntax_problem(text: str, exc: yaml.MarkedYAMLError) -> SourceProblem:
+    """A located, plain-words problem for a YAML syntax error (the error path only).
+
+    libyaml says where it noticed the problem, which is not always where it is:
+    a tab in the indentation is named as a tab, on its line; a quote left open is
+    reported on the line where it opens, not where the parser later stumbles."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 1
+    what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+    lines = text.split("\n")
+    if mark is not None and mark.line < len(lines):
+        here = lines[mark.line]
+        indent = len(here) - len(here.lstrip(" \t"))
+        column = here.find("\t", 0, indent) if "\t" in here[:indent] else (mark.column if here[mark.column:mark.column + 1] == "\t" else -1)
+        if column >= 0:
+            return SourceProblem(line, f"YAML syntax error: a tab in the indentation (column {column + 1}): YAML indents with spaces only")
+    opened = _open_quote(text, exc)
+    if opened is not None:
+        start, quote, end = opened
+        if end is None:
+            return SourceProblem(start, f"YAML syntax error: a quote ({quote}) opens on this line and is never closed")
+        return SourceProblem(start, f"YAML syntax error: a quote ({quote}) opens on this line and is not closed on it:"
+                                    f" YAML reads on to the next {quote} on line {end} and fails there")
+    return SourceProblem(line, f"YAML syntax error: {what}")
+
+
+def _open_quote(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, str, int | None] | None:
+    """(line where it opens, the quote, line where it was taken to close or None at the end
+    of the file) when the error looks like a quote left open: the scanner ran out of file
+    inside a quoted scalar, or a quoted scalar spanning lines ends on the line that fails."""
+    context, problem = exc.context_mark, exc.problem_mark
+    if context is not None and (exc.context or "").endswith("quoted scalar") and "end of stream" in (exc.problem or ""):
+        lines = text.split("\n")
+        here = lines[context.line] if context.line < len(lines) else ""
+        quote = here[context.column:context.column + 1]
+        return context.line + 1, quote if quote in ("'", '"') else '"', None
+    if problem is None:
+        return None
+    lines = text.split("\n")
+    here = lines[problem.line][:problem.column + 1] if problem.line < len(lines) else ""
+    if "'" not in here and '"' not in here:  # no quote closes on the failing line before the failure: no scan
+        return None
+    found = None
+    try:
+        for token in yaml.scan(text, Loader=Loader):
+            if token.start_mark.index > problem.index:
+                break
+            if type(token) is yaml.ScalarToken and token.style in ("'", '"') and token.start_mark.line < token.end_mark.line:
+                found = token
+    except yaml.YAMLError:
+        pass
+    if found is None or found.end_mark.line != problem.line:
+        return None
+    return found.start_mark.line + 1, found.style, found.end_mark.line + 1
 
 
 _OPEN = (yaml.SequenceStartEvent, yaml.MappingStartEvent)

@@ -8,6 +8,7 @@ starts, so an edit during a rehearsal does not shift what is already planned.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -66,6 +67,24 @@ class Rehearsal:
 
     def apply(self, instant: datetime) -> datetime:
         return self.start_at + (instant - self.anchor) / self.speed
+
+    def back(self, moment: datetime) -> datetime:
+        """The replay instant that falls at `moment` of this rehearsal (the inverse of `apply`)."""
+        return self.anchor + (moment - self.start_at) * self.speed
+
+    def dumps(self) -> str:
+        """As kept in a rehearsal's ledger, so `bot status` reads that ledger on the rehearsal's clock."""
+        return json.dumps({"start_at": self.start_at.isoformat(), "anchor": self.anchor.isoformat(), "speed": self.speed})
+
+    @classmethod
+    def loads(cls, text: str | None) -> Rehearsal | None:
+        """The rehearsal `dumps` wrote; None for no text or a value this version cannot read."""
+        try:
+            data = json.loads(text) if text else None
+            return cls(datetime.fromisoformat(data["start_at"]), datetime.fromisoformat(data["anchor"]),
+                       float(data["speed"])) if data else None
+        except (ValueError, TypeError, KeyError):
+            return None
 
 
 def first_instant(timeline: Timeline, window: Window) -> datetime | None:

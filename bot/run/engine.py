@@ -36,8 +36,8 @@ from bot.load import feed_cache, paused_gc, years_later
 from bot.publishers.base import AccountSettings, Persona, Publisher
 from bot.replay.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant
 from bot.run.lanes import Context, Lane, SwitchMark
-from bot.run.ledger import YEARS_LATER, BaseLedger, kept_years_later, ledger_exists, open_ledger
-from bot.run.logs import LOGGER, event
+from bot.run.ledger import REHEARSAL, YEARS_LATER, BaseLedger, kept_years_later, ledger_exists, open_ledger
+from bot.run.logs import LOGGER, event, source
 from bot.run.policy import Policy, late_reason
 from bot.units import duration
 from bot.run.source import FeedSource
@@ -126,13 +126,16 @@ class Engine:
             self._adopt_kept_years_later()
         if self.ledger.get_meta(YEARS_LATER) != str(self.years_later):
             self.ledger.set_meta(YEARS_LATER, str(self.years_later))  # kept: a restart never moves the replay
+        if self.rehearsal is not None and self.ledger.get_meta(REHEARSAL) != (kept := self.rehearsal.dumps()):
+            self.ledger.set_meta(REHEARSAL, kept)  # bot status reads this ledger on the rehearsal's clock
         for row in self.ledger.recover(self.clock()):
             event(logging.WARNING, "uncertain", kind=row.kind, entry=row.entry_id, account=row.account,
-                                               platform=row.network, persona=row.persona, reason=row.reason)
+                                               platform=row.network, persona=row.persona, **self.source_of(row.entry_id),
+                                               reason=row.reason)
         self.context = Context(
             ledger=self.ledger, clock=self.clock, policy=self.policy, persona=self.persona,
             media_root=lambda: self.source.root, account_of=self._account_of, root_of=self._root_of,
-            expects=self._expects, settled=self._settled, zone=self.timeline.zone,
+            expects=self._expects, settled=self._settled, zone=self.timeline.zone, source_of=self.source_of,
             guard=lambda: self.guard(), deposed=lambda exc: self.on_deposed(exc),
         )
         with self._lock:
@@ -296,6 +299,11 @@ class Engine:
                        avatar=(root / spec.avatar) if spec.avatar else None,
                        banner=(root / spec.banner) if spec.banner else None)
 
+    def source_of(self, entry_id: str | None) -> dict:
+        """`path` and `line` of an entry of the feed (empty for an id it no longer has)."""
+        found = self.by_id.get(entry_id) if entry_id else None
+        return {"path": found.entry.path, "line": found.entry.line} if found else {}
+
     def _account_of(self, entry_id: str) -> str | None:
         event = self.by_id.get(entry_id)
         return event.account if event else None
@@ -364,10 +372,16 @@ class Engine:
         if len(stale) <= MANY:
             for d, (_, _, reason) in zip(stale, rows):
                 event(logging.WARNING, "missed", entry=d.key.entry_id, account=d.key.account, persona=d.event.persona,
-                                                platform=d.key.network, reason=reason)
-        else:
-            event(logging.WARNING, "missed", count=len(stale), first=stale[0].key.entry_id, last=stale[-1].key.entry_id,
-                                            reason=f"over the grace of {duration(grace)} (bot status lists them)")
+                                                platform=d.key.network, **source(d), reason=reason)
+        else:  # one summary line per account and network
+            lanes: dict[tuple[str, str], list[Delivery]] = {}
+            for d in stale:
+                lanes.setdefault((d.key.account, d.key.network), []).append(d)
+            for (account, network), group in lanes.items():
+                first, last = group[0], group[-1]
+                event(logging.WARNING, "missed", count=len(group), account=account, platform=network,
+                      first=first.key.entry_id, **source(first), last=last.key.entry_id, last_path=last.entry.path,
+                      last_line=last.entry.line, reason=f"over the grace of {duration(grace)} (bot status lists them)")
         for d in stale:  # a storm's persona still changes
             if d.entry.storm:
                 self.lanes[(d.key.account, d.key.network)].put(SwitchMark(d.event.persona, d.key.entry_id))

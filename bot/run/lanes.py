@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from bot.errors import Deposed, LedgerError, PublishError, RejectedError, TransientError, UncertainError
 from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher
 from bot.replay.schedule import Delivery, Key
-from bot.run.logs import LOGGER, event
+from bot.run.logs import LOGGER, event, source
 from bot.run.personas import Personas
 from bot.run.policy import Policy, late_reason
 from bot.units import duration
@@ -74,6 +74,7 @@ class Context:
     given_up: set = field(default_factory=set)  # uncertain keys no lookup could settle
     zone: object = None  # the replay zone (for what a post shows of its anniversary)
     lateness: list = field(default_factory=list)  # ms late of every post made in this run
+    source_of: Callable[[str | None], dict] = lambda entry_id: {}  # entry id -> its path and line
     guard: Callable[[], None] = lambda: None  # raises Deposed when this process may not act
     deposed: Callable[[Deposed], None] = lambda exc: None  # the ledger refused a write: tell the leadership
 
@@ -181,7 +182,7 @@ class Lane:
         if isinstance(head, Delivery) and not self._unwritten and self._late(head, now) + LEDGER_RETRY > self.ctx.policy.grace:
             self.queue.popleft()
             event(logging.ERROR, "not-recorded", entry=head.key.entry_id, account=self.account, platform=self.network,
-                                                reason=f"ledger unavailable past the grace period: {exc}",
+                                                **source(head), reason=f"ledger unavailable past the grace period: {exc}",
                                                 note="recorded missed once the ledger answers")
             self._unwritten.append(lambda: self.ctx.ledger.record_missed(
                 *head.key, scheduled=head.instant, now=self.ctx.clock(), reason="ledger unavailable past the grace period"))
@@ -198,7 +199,7 @@ class Lane:
 
     def _log(self, outcome: str, delivery: Delivery, *, level=logging.INFO, **extra) -> None:
         event(level, outcome, entry=delivery.key.entry_id, account=self.account, persona=delivery.event.persona,
-              platform=self.network, **extra)
+              platform=self.network, **source(delivery), **extra)
 
     def _done(self, delivery: Delivery) -> None:
         if self.queue and self.queue[0] is delivery:

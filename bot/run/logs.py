@@ -1,7 +1,12 @@
 """One log line per action, on stderr, with an ISO timestamp; secrets never printed.
 
     2027-11-06T11:05:00.012Z posted entry=1917-11-06T1405-telegraph account=telegraph
-        persona=russian-telegraph platform=x remote_id=1001 late_ms=12   (one line)
+        persona=russian-telegraph platform=x path=posts/1917-11-06.yaml line=12
+        remote_id=1001 late_ms=12   (one line)
+
+With BOT_LOG_FORMAT=json, one JSON object per line instead (`bot.ops.jsonlog`).
+The records also feed notifications and metrics (`bot.ops`): the `bot` logger
+passes every action on, whatever the stderr handler's level.
 """
 
 from __future__ import annotations
@@ -13,29 +18,33 @@ import time
 from collections.abc import Iterable, Mapping
 
 LOGGER = "bot"
+LAST = ("path", "line", "last_path", "last_line")  # where the entry is written: at the end of the line
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASS)$")
 
 
 def secrets_in(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
     """Values of the environment that look like credentials (never printed), the password of
-    a ledger URL in BOT_LEDGER, and `extra` (e.g. that of a --ledger URL)."""
+    a ledger URL in BOT_LEDGER, and `extra` (e.g. that of a --ledger URL: `url_secrets`)."""
     found = [value for name, value in env.items() if SECRET_NAME.search(name.upper()) and value and len(value) >= 4]
     from urllib.parse import unquote
 
-    for password in (url_password(env.get("BOT_LEDGER") or ""), *extra):
+    for password in (*url_secrets(env.get("BOT_LEDGER") or ""), *extra):
         if password and len(password) >= 4:
             found += [password, unquote(password)]
     return sorted(set(found), key=len, reverse=True)
 
 
-def url_password(url: str) -> str | None:
-    """The password in a URL's authority, as written, or None."""
+def url_secrets(url: str | None) -> list[str]:
+    """The passwords in a URL, as written: in its authority and in a `password=` parameter."""
+    if not url:
+        return []
+    found = []
     authority = url.partition("://")[2].partition("/")[0]
     userinfo = authority.rpartition("@")[0]
-    if ":" not in userinfo:
-        return None
-    password = userinfo.split(":", 1)[1]
-    return password or None
+    if ":" in userinfo:
+        found.append(userinfo.split(":", 1)[1])
+    found += re.findall(r"(?i)[?&]password=([^&#]*)", url)
+    return [password for password in found if password]
 
 
 class Redact(logging.Filter):
@@ -46,13 +55,18 @@ class Redact(logging.Filter):
         self.secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for secret in self.secrets:
-            if secret in message:
-                message = message.replace(secret, "***")
-        record.msg, record.args = message, None
+        record.msg, record.args = self.clean(record.getMessage()), None
         record.exc_info = record.exc_text = None  # tracebacks may carry request details
+        data = getattr(record, "data", None)
+        if isinstance(data, dict):
+            record.data = {key: self.clean(value) if isinstance(value, str) else value for key, value in data.items()}
         return True
+
+    def clean(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
 
 
 class Formatter(logging.Formatter):
@@ -65,14 +79,24 @@ class Formatter(logging.Formatter):
         return f"{self.formatTime(record)} {record.getMessage()}"
 
 
-def setup(env: Mapping[str, str], stream=None, level=logging.INFO, secrets: Iterable[str] = ()) -> logging.Logger:
+def setup(env: Mapping[str, str], stream=None, level=logging.INFO, fmt: str = "text",
+          secrets: Iterable[str] = ()) -> logging.Logger:
+    """The stderr handler at `level` (readable lines, or JSON lines with fmt="json"); the
+    logger itself passes INFO and up, for the handlers `bot.ops` adds. `secrets`: more
+    values to mask (the password of a --ledger URL)."""
     logger = logging.getLogger(LOGGER)
     logger.handlers.clear()
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(Formatter())
+    if fmt == "json":
+        from bot.ops.jsonlog import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(Formatter())
     handler.addFilter(Redact(secrets_in(env, secrets)))
+    handler.setLevel(level)
     logger.addHandler(handler)
-    logger.setLevel(level)
+    logger.setLevel(min(level, logging.INFO))
     logger.propagate = False
     # APScheduler's own warnings go through the same handler (no tracebacks, secrets masked)
     scheduler = logging.getLogger("apscheduler")
@@ -85,9 +109,15 @@ def setup(env: Mapping[str, str], stream=None, level=logging.INFO, secrets: Iter
 def event(level: int, name: str, **values) -> None:
     """Log one action: the line `NAME key=value ...`, and on the record `event` (the name)
     and `data` (the values), for what else reads the log (JSON lines, notifications,
-    metrics). None values are left out."""
-    data = {key: value for key, value in values.items() if value is not None}
+    metrics). None values are left out; the entry's file and line (`source`) come last."""
+    data = {key: value for key, value in values.items() if value is not None and key not in LAST}
+    data.update((key, values[key]) for key in LAST if values.get(key) is not None)
     logging.getLogger(LOGGER).log(level, "%s %s", name, fields(**data), extra={"event": name, "data": data})
+
+
+def source(delivery) -> dict:
+    """The entry's file and line, for the action lines about a delivery (notifications link them)."""
+    return {"path": delivery.entry.path, "line": delivery.entry.line}
 
 
 def fields(**values) -> str:

@@ -119,6 +119,8 @@ class Personas:
 
     def step(self, now: datetime) -> datetime | None:
         if self.check is not None and self.goal is None:
+            if self.next_at is not None and now < self.next_at:
+                return self.next_at
             return self._check(now)
         if self.next_at is not None and now < self.next_at:
             return self.next_at
@@ -126,12 +128,12 @@ class Personas:
 
     def _check(self, now: datetime) -> datetime:
         lane = self.lane
-        key, self.check = self.check, None
+        key = self.check
         try:
             profile = lane.publisher.profile()
         except PublishError as exc:
-            event(logging.WARNING, "profile-unreadable", account=lane.account, platform=lane.network, reason=str(exc))
-            return now
+            return self._unreadable(key, exc)
+        self.check, self.attempt, self.next_at = None, 0, None
         good = lane.ctx.ledger.last_good_switch(lane.account, lane.network)
         if profile is None:  # the network cannot show it: switch once, so the ledger knows it is worn
             if good is None:
@@ -142,6 +144,22 @@ class Personas:
             event(logging.WARNING, "persona-drift", account=lane.account, platform=lane.network, persona=key, reason=reason)
             self.want(key, None, repair=True)
         return now
+
+    def _unreadable(self, key: str, exc: PublishError) -> datetime:
+        """The profile could not be read: asked again on the retry policy's backoff while the
+        failure may pass (the lane holds its posts meanwhile, as for a switch), then left
+        until the next start; a refusal (this access level cannot read it) is not asked again."""
+        lane, policy = self.lane, self.lane.ctx.policy
+        where = {"account": lane.account, "platform": lane.network, "persona": key, "reason": str(exc)}
+        if not isinstance(exc, RejectedError) and self.attempt < policy.retries:
+            wait = policy.wait(self.attempt, exc)
+            self.attempt += 1
+            self.next_at = lane.ctx.clock() + timedelta(seconds=wait)
+            event(logging.WARNING, "profile-unreadable", **where, attempt=self.attempt, wait_s=f"{wait:.1f}")
+            return self.next_at
+        self.check, self.attempt, self.next_at = None, 0, None
+        event(logging.WARNING, "profile-unreadable", **where, note="not compared until the next start")
+        return lane.ctx.clock()
 
     def _switch(self, now: datetime) -> datetime | None:
         lane = self.lane
@@ -159,7 +177,7 @@ class Personas:
             self.refusals[self.goal] = str(exc)
             ledger.settle_switch(self.row, "failed", now=lane.ctx.clock(), reason=str(exc), permanent=True)
             event(logging.ERROR, "switch-failed", account=lane.account, platform=lane.network, persona=self.goal,
-                                                 entry=self.entry, reason=str(exc))
+                                                 entry=self.entry, **lane.ctx.source_of(self.entry), reason=str(exc))
             self._reached()
             return lane.ctx.clock()
         except Exception as exc:  # transient (or a publisher bug): a profile write may be repeated
@@ -170,14 +188,16 @@ class Personas:
             self.last_error = reason
             self.next_at = lane.ctx.clock() + timedelta(seconds=wait)
             event(logging.WARNING, "switch-retry", account=lane.account, platform=lane.network, persona=self.goal,
-                                                  attempt=self.attempt, wait_s=f"{wait:.1f}", reason=reason)
+                                                  entry=self.entry, **lane.ctx.source_of(self.entry), attempt=self.attempt,
+                                                  wait_s=f"{wait:.1f}", reason=reason)
             return self.next_at
         finally:
             lane.in_flight = None
         ledger.settle_switch(self.row, "posted", now=lane.ctx.clock(),
                              avatar_ref=getattr(profile, "avatar", None) if profile is not None else None)
         event(logging.INFO, "switched", account=lane.account, platform=lane.network, persona=self.goal,
-                                       entry=self.entry, attempts=self.attempt + 1 if self.attempt else None)
+                                       entry=self.entry, **lane.ctx.source_of(self.entry),
+                                       attempts=self.attempt + 1 if self.attempt else None)
         self._reached()
         return lane.ctx.clock()
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from bot.errors import PublishError, RejectedError, TransientError
 from bot.publishers.base import Found
 from bot.replay.schedule import Delivery
-from bot.run.logs import LOGGER, event
+from bot.run.logs import LOGGER, event, source
 from bot.run.policy import late_reason
 from bot.run.threads import Parent
 
@@ -75,12 +75,12 @@ class Reconciler:
             task.failures += 1
             task.due = ctx.clock() + timedelta(seconds=wait)
             event(logging.WARNING, "reconcile-retry", entry=key.entry_id, account=lane.account, platform=lane.network,
-                                                     reason=str(exc), wait_s=f"{wait:.1f}")
+                                                     **source(delivery), reason=str(exc), wait_s=f"{wait:.1f}")
             return
         except Exception as exc:  # a publisher bug: leave it for bot resolve
             found = Found.unknown(f"{type(exc).__name__}: {exc}", final=True)
         now = ctx.clock()
-        where = {"entry": key.entry_id, "account": lane.account, "platform": lane.network}
+        where = {"entry": key.entry_id, "account": lane.account, "platform": lane.network, **source(delivery)}
         if found.state == "posted":
             if ctx.ledger.reconciled(*key, "posted", now=now, remote_id=found.remote_id,
                                      reason=f"reconciled: found on the network ({found.reason or 'lookup'})"):
@@ -100,8 +100,8 @@ class Reconciler:
             task.tries += 1
             if found.final or task.tries >= ctx.policy.lookups:
                 ctx.given_up.add(key)
-                event(logging.WARNING, "reconcile-unknown", entry=key.entry_id, account=lane.account, platform=lane.network,
-                                                           reason=found.reason, note="left uncertain for bot resolve")
+                event(logging.WARNING, "reconcile-unknown", **where, reason=found.reason,
+                                                           note="left uncertain for bot resolve")
                 self._finish(task)
             else:
                 task.due = now + timedelta(seconds=ctx.policy.wait(task.tries))

@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,8 @@ class Service:
         self._job = self._watchdog = None
         self._arms = 0
         self._announced = False
+        self.tick_started: float | None = None  # monotonic times of the timer's last tick (bot.ops.health)
+        self.tick_done: float | None = None
         self.leadership: Leadership | None = None
         self._leader: threading.Thread | None = None
         engine.prepare()
@@ -144,6 +147,21 @@ class Service:
     @property
     def active(self) -> bool:
         return self._run is not None
+
+    @property
+    def standing_by(self) -> bool:
+        """A PostgreSQL ledger, and another process is the active one (bot.ops.health)."""
+        return self.leadership is not None and self._run is None
+
+    def leading(self) -> bool:
+        """Is the leadership thread (which renews or takes the lease) alive?"""
+        return self._leader is not None and self._leader.is_alive()
+
+    @property
+    def _threads(self) -> list[threading.Thread]:
+        """The lanes' threads of the current tenure (none while standing by)."""
+        run = self._run
+        return run.threads if run is not None else []
 
     # -- active or standing by -----------------------------------------------------
 
@@ -249,19 +267,26 @@ class Service:
         with self._mutex:
             if self._run is None:
                 return  # standing by
+            self.tick_started = time.monotonic()
             try:
-                engine.tick(self.clock())
-            except Deposed as exc:  # the lease lapsed (look again soon) or was taken over
-                if exc.final and self.leadership is not None:
-                    self.leadership.lost(exc)
-                    return
-                self._arm(self.clock() + timedelta(seconds=1))
+                self._tick(engine)
+            finally:
+                self.tick_done = time.monotonic()
+
+    def _tick(self, engine: Engine) -> None:
+        try:
+            engine.tick(self.clock())
+        except Deposed as exc:  # the lease lapsed (look again soon) or was taken over
+            if exc.final and self.leadership is not None:
+                self.leadership.lost(exc)
                 return
-            except BotError as exc:  # the ledger cannot be read or written: try again soon
-                event(logging.ERROR, "tick-failed", reason=str(exc), retry_s=RETRY_TICK)
-                self._arm(self.clock() + timedelta(seconds=RETRY_TICK))
-                return
-            self._arm(engine.next_due())
+            self._arm(self.clock() + timedelta(seconds=1))
+            return
+        except BotError as exc:  # the ledger cannot be read or written: try again soon
+            event(logging.ERROR, "tick-failed", reason=str(exc), retry_s=RETRY_TICK)
+            self._arm(self.clock() + timedelta(seconds=RETRY_TICK))
+            return
+        self._arm(engine.next_due())
 
     def _arm(self, when: datetime | None) -> None:
         """One "next due" job, with a fresh id each time."""
@@ -368,8 +393,9 @@ class Service:
                         ledger.settle(*key, "uncertain", now=self.clock(), reason="stopped during the call")
                     else:
                         ledger.settle_switch(key, "uncertain", now=self.clock(), reason="stopped during the call")
-                    event(logging.WARNING, "uncertain", kind=kind, entry=key[0] if kind == "delivery" else None,
-                                                       account=lane.account, platform=lane.network, reason="stopped during the call")
+                    entry = key[0] if kind == "delivery" else None
+                    event(logging.WARNING, "uncertain", kind=kind, entry=entry, account=lane.account, platform=lane.network,
+                          **self.engine.source_of(entry), reason="stopped during the call")
                 except LedgerError:
                     pass  # the call finished meanwhile and settled it (or another process took over)
             if not thread.is_alive():
@@ -386,28 +412,37 @@ def _feed_files(change, path: str) -> bool:
 
 
 def run(service: Service) -> int:
-    """Start, wait for SIGTERM or SIGINT, stop. Returns the exit code."""
+    """Start, wait for SIGTERM or SIGINT, stop. Returns the exit code. Around it, what the
+    operator sees (`bot.ops`): notifications, /healthz and /metrics, systemd's READY,
+    WATCHDOG and STOPPING, as the settings ask."""
+    from bot.ops import Ops
+
     stop = threading.Event()
 
     def on_signal(signum, frame):
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    ops = Ops(service)
     try:
         try:
+            ops.starting()
             service.start()
         except BotError as exc:
             for line in str(exc).splitlines():  # one line per problem (e.g. each account lacking credentials)
                 event(logging.ERROR, "not-started", reason=line)
             return 1
+        ops.ready()
         while not stop.wait(0.5 if service.ends else 3600):
             if service.ends and service.finished():
                 break
         finished = service.ends and service.finished()
+        ops.stopping()
         service.stop()
         if finished:
             service.report_end()
         return 0
     finally:
+        ops.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

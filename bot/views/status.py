@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.feed.diagnostics import Diagnostic, warning
-from bot.run.ledger import BaseLedger
-from bot.replay.schedule import deliveries
+from bot.replay.schedule import Rehearsal, deliveries
 from bot.replay.timeline import Timeline
+from bot.run.ledger import REHEARSAL, BaseLedger
 
 STATES = ("posted", "missed", "failed", "uncertain")
 
@@ -24,6 +24,9 @@ def report(timeline: Timeline, config, ledger: BaseLedger | None, now: datetime)
     known = ledger.states_for([d.key for d in items]) if ledger else {}
     counts = ledger.counts() if ledger else {}
     pending = [d for d in items if tuple(d.key) not in known]
+    rehearsal = Rehearsal.loads(ledger.get_meta(REHEARSAL)) if ledger else None
+    if rehearsal is not None:  # a rehearsal's ledger: what is next and due on its clock, not the replay's
+        now = rehearsal.back(now)
     upcoming = next((d for d in pending if d.instant >= now), None)
     last = ledger.last_posted() if ledger else None
     problems = ledger.problems(limit=50) if ledger else []

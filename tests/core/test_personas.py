@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 
 from bot.errors import ProfileRefused, TransientError
 from bot.publishers.base import Profile
@@ -222,3 +223,36 @@ def test_a_storm_due_before_the_start_up_check_is_not_undone_by_it(tmp_path, clo
     drive(engine, clock, at("10:05"))
     assert x.profiles["a"].name == "Red Paper"
     assert [c.persona.key for c in x.calls if c.kind == "switch"][-1] == "red"
+
+
+def test_drift_behind_a_profile_read_that_fails_at_start_is_repaired_once_it_reads(tmp_path, clock, x, bluesky):
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:10"))
+    kill(engine)
+    good = bluesky.profiles["telegraph"]
+    bluesky.profiles["telegraph"] = Profile("Someone Else", good.bio, good.avatar)
+    bluesky.down("profile", lambda: TransientError("connection refused"), until=clock() + timedelta(seconds=20))
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, clock() + timedelta(seconds=60))
+    reads = [c for c in bluesky.calls if c.kind == "profile"]
+    assert len(reads) >= 3  # asked again on the backoff, not once and forgotten
+    assert bluesky.profiles["telegraph"].name == "Revolutionary Times"
+
+
+def test_a_profile_refused_for_good_is_not_asked_again(tmp_path, clock, x, bluesky):
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:10"))
+    kill(engine)
+    before = len([c for c in bluesky.calls if c.kind == "profile"])
+    bluesky.fail("profile", ProfileRefused("403: not at this access level"))
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, clock() + timedelta(seconds=600))
+    assert len([c for c in bluesky.calls if c.kind == "profile"]) == before + 1

@@ -606,6 +606,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
+        if len(body) < length:  # the client went away mid-request (killed): nothing to check or act on
+            self.close_connection = True
+            return
         if url.path.startswith("/_control/"):
             return self._control(url.path, body)
 

@@ -141,7 +141,7 @@ def test_every_entry_once_threads_images_facets_and_the_storm(tmp_path, real_pds
     assert (profile["displayName"], profile["description"]) == ("Stormed Times", "Historical reenactment: Stormed Times.")
     assert real_pds.get_blob(paper.did, profile["avatar"]["ref"]["$link"]) == (feed / "media" / "stormed.png").read_bytes()
     # each post's record key is derived from its delivery (instant, entry, account): what a restart looks up
-    from bot.publishers.bluesky.api import delivery_rkey
+    from bot.publishers.bluesky.records import delivery_rkey
 
     assert by_entry["storm"]["uri"].rsplit("/", 1)[1] == delivery_rkey(at(8), "storm", "paper")  # 10:03 -> START + 8 s
 

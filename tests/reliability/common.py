@@ -87,6 +87,8 @@ class Figures:
     duplicates: int = 0
     silent_losses: int = 0
     uncertain: int = 0
+    # deliveries left uncertain after the last restart, by network ({} where no network is involved)
+    uncertain_by_network: dict[str, int] = field(default_factory=dict)
     tracebacks: int = 0
     leaked: int = 0
     peak_rss: int = 0  # bytes, the largest of any bot process

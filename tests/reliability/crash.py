@@ -89,6 +89,7 @@ class CrashReport:
     def figures(self) -> Figures:
         return Figures("crash", cases=len(self.kills), duplicates=self.duplicates,
                        silent_losses=self.silent_losses, uncertain=self.uncertain,
+                       uncertain_by_network={"x": self.uncertain},
                        tracebacks=self.tracebacks, peak_rss=self.peak_rss, seconds=self.seconds,
                        notes=[self.summary()], problems=list(self.problems))
 

@@ -93,6 +93,7 @@ class FaultReport:
         notes.append("ran: " + ", ".join(o.name for o in ran))
         return Figures("fault", cases=len(ran), duplicates=sum(o.duplicates for o in ran),
                        silent_losses=sum(o.silent for o in ran), uncertain=sum(o.uncertain for o in ran),
+                       uncertain_by_network={"x": sum(o.uncertain for o in ran)},  # the fault suite runs on X
                        tracebacks=sum(o.tracebacks for o in ran), peak_rss=max((o.peak_rss for o in ran), default=0),
                        seconds=self.seconds, notes=notes, problems=[p for o in ran for p in o.problems])
 

@@ -35,7 +35,7 @@ def check(report, kills: int) -> None:
 
 
 def test_crosscrash_fast(tmp_path):
-    report = run_crosscrash(tmp_path, CrossConfig(entries=40, kills=len(FAST_PLAN), seed=11, gap=0.25, plan=FAST_PLAN))
+    report = run_crosscrash(tmp_path, CrossConfig(entries=40, kills=len(FAST_PLAN), seed=11, gap=0.5, plan=FAST_PLAN))
     check(report, len(FAST_PLAN))
     for network in NETWORKS:  # a kill held a post on each network: its delivery was in flight
         assert any(k.mode == "request" and k.network == network and any(c[2] == network for c in k.claimed)

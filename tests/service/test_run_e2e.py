@@ -146,6 +146,16 @@ def test_a_rehearsal_ends_by_itself_with_a_summary_and_leaves_no_temporary_ledge
     assert list((tmp_path / "tmp").iterdir()) == []  # the temporary ledger is gone
 
 
+def test_a_sigterm_while_a_finished_rehearsal_winds_down_still_exits_0(tmp_path):
+    """A supervisor (or a test) may stop a run the moment it ends by itself: the signal
+    finds the stop under way, not the default action (exit -15)."""
+    alternating(tmp_path / "posts", 3, gap_minutes=1)
+    bot = BotProcess(["run", "--dry-run", "--start-at", "+1s", "--speed", "600"], clean_env(), tmp_path, "dry")
+    bot.wait_for(lambda: "done: posted:" in bot.stdout(), 30, "the summary")
+    code = bot.terminate()
+    assert code == 0, bot.stderr()
+
+
 def test_a_rehearsal_with_problems_keeps_its_ledger_and_says_where(tmp_path, x_server):
     feed = alternating(tmp_path / "feed", 3, gap_minutes=1)
     env = x_env(x_server.base_url, ("alpha", "beta"), TMPDIR=str(tmp_path))

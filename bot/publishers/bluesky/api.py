@@ -24,25 +24,19 @@ no saved session or the saved one is refused.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import mimetypes
-import os
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 try:
-    import httpx
     from atproto_client import Client, Session, SessionEvent, models
     from atproto_client import exceptions as at_errors
     from atproto_client.request import Request
-    from atproto_server.exceptions import InvalidTokenError
 except ImportError as exc:  # pragma: no cover - exercised by a test with atproto hidden
     raise ImportError(
         "the bluesky publisher needs atproto: pip install 'anniversary-bot[bluesky]'"
@@ -50,10 +44,8 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with atprot
 
 from bot.errors import (
     PublishError,
-    RateLimited,
     RejectedError,
     TransientError,
-    UncertainError,
 )
 from bot.publishers.base import (
     AccountSettings,
@@ -64,7 +56,15 @@ from bot.publishers.base import (
     Profile,
     env_name,
 )
+from bot.publishers.bluesky.failures import (
+    error_name,
+    is_auth_failure,
+    map_error,
+    maybe_taken,
+)
 from bot.publishers.bluesky.publisher import LIMITS, BlueskyPublisher
+from bot.publishers.bluesky.records import delivery_rkey, link_facets, split_remote_id
+from bot.publishers.bluesky.session import SessionFile
 
 log = logging.getLogger(__name__)
 
@@ -73,128 +73,7 @@ MAX_IMAGES = LIMITS.images
 MAX_IMAGE_BYTES = LIMITS.image_bytes
 POST = "app.bsky.feed.post"
 PROFILE = "app.bsky.actor.profile"
-_AUTH_ERRORS = {"ExpiredToken", "InvalidToken", "AuthMissing", "AuthRequired"}
-_URL = re.compile(r"https?://[^\s<>\"'`]+")
 T = TypeVar("T")
-
-# -- record keys -------------------------------------------------------------
-#
-# atproto's TID (https://atproto.com/specs/tid; @atproto/syntax isValidTid, which
-# the PDS applies to app.bsky.feed.post keys): 13 characters of base32-sortable,
-# a 64-bit integer, top bit 0, then 53 bits of microseconds since the Unix epoch
-# and a 10-bit clock identifier. The PDS's regex lets the first character run to
-# "j"; with the top bit 0 it is one of "234567ab".
-TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
-_TID_SYNTAX = re.compile(r"[234567ab][234567abcdefghijklmnopqrstuvwxyz]{12}")
-_MAX_MICROS = (1 << 53) - 1  # 2255-06-05T23:47:34.740991Z
-_SUB = 1_000_000  # sub-second microseconds
-_CLOCKS = 1 << 10
-_SPREAD = _SUB * _CLOCKS  # keys one account can have within one second
-_MAX_SECOND = (_MAX_MICROS - (_SUB - 1)) // _SUB  # the last whole second whose every key fits
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_VARIANTS = 32
-# The PDS refuses a client-chosen record key containing a word from its slur list
-# (@atproto/pds repo/prepare.js, hasExplicitSlur: 400 InvalidRequest "Unacceptable
-# slur in record key"). Of its patterns only one is not anchored to whole words,
-# and a 13-character TID starting with 2-7, a or b can only meet that one; this
-# is it, restricted to the characters a TID can hold.
-_REFUSED_WORD = re.compile(r"n[ilo4a][gq]{2}(?:l[e3]t|[e3]r)")
-
-
-def is_tid(rkey: str) -> bool:
-    """Whether `rkey` is a TID with the top bit 0 (what `delivery_rkey` makes)."""
-    return isinstance(rkey, str) and _TID_SYNTAX.fullmatch(rkey) is not None
-
-
-def rkey_refused(rkey: str) -> bool:
-    """Whether the PDS would refuse `rkey` as a client-chosen key for the word it contains."""
-    return _REFUSED_WORD.search(rkey) is not None
-
-
-def tid_parts(tid: str) -> tuple[int, int]:
-    """(microseconds since the epoch, clock id) of a TID."""
-    value = 0
-    for char in tid:
-        value = value * 32 + TID_ALPHABET.index(char)
-    return value >> 10, value & (_CLOCKS - 1)
-
-
-def _tid(micros: int, clock: int) -> str:
-    value = (micros << 10) | clock
-    chars = []
-    for _ in range(13):
-        chars.append(TID_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
-
-
-def _spread(entry_id: str, account: str, variant: int) -> int:
-    digest = hashlib.sha256(json.dumps([entry_id, account, variant]).encode()).digest()
-    return int.from_bytes(digest[:8], "big") % _SPREAD
-
-
-def delivery_rkey(scheduled: datetime, entry_id: str, account: str) -> str:
-    """The record key of one delivery: a valid TID, the same at every attempt and restart.
-
-    Its time is the whole second of `scheduled` (a naive datetime is read as
-    UTC); a hash of (entry id, account) chooses the sub-second microseconds and
-    the clock id, one of 1,024,000,000 keys, so two deliveries of one account at
-    the same second share a key with odds of about 1 in 10^9 (n of them: about
-    n^2/2 in 2.05 * 10^9), and keys of different seconds never meet. Keys sort
-    as their seconds do. Seconds before 1970 are read as 1970-01-01T00:00:00Z;
-    from 2255-06-05T23:47:33Z on, where 53 bits of microseconds end, keys are
-    clamped to that second (valid and still in order, no longer apart by time).
-
-    A key the PDS would refuse for a word in it (see `rkey_refused`) is replaced
-    by the next hash variant; when the second's own digits spell the word (40
-    windows of about a second between Dec 2026 and Dec 2027, while keys start
-    "3n", and as many every 36 years after), the key takes the time of the
-    nearest earlier second that has a clean key.
-    """
-    if scheduled.tzinfo is None:
-        scheduled = scheduled.replace(tzinfo=timezone.utc)
-    second = min(max((scheduled - _EPOCH) // timedelta(seconds=1), 0), _MAX_SECOND)
-    while second >= 0:
-        for variant in range(_VARIANTS):
-            spread = _spread(entry_id, account, variant)
-            tid = _tid(second * _SUB + spread // _CLOCKS, spread % _CLOCKS)
-            if not rkey_refused(tid):
-                return tid
-        second -= 1
-    raise ValueError("no record key can be made")  # pragma: no cover - second 0 is "2222222..."
-
-
-def link_facets(text: str) -> list[dict[str, Any]]:
-    """`app.bsky.richtext.facet` links for every http(s) URL, with UTF-8 byte offsets.
-
-    Trailing sentence punctuation and an unbalanced closing parenthesis are
-    left out of the link, as the Bluesky app does.
-    """
-    facets = []
-    for match in _URL.finditer(text):
-        url = match.group()
-        while url and (url[-1] in ".,;:!?" or (url[-1] == ")" and url.count("(") < url.count(")"))):
-            url = url[:-1]
-        if len(url) <= len("https://"):
-            continue
-        start = len(text[: match.start()].encode("utf-8"))
-        facets.append(
-            {
-                "$type": "app.bsky.richtext.facet",
-                "index": {"byteStart": start, "byteEnd": start + len(url.encode("utf-8"))},
-                "features": [{"$type": "app.bsky.richtext.facet#link", "uri": url}],
-            }
-        )
-    return facets
-
-
-def split_remote_id(remote_id: str) -> tuple[str, str | None]:
-    """("at://...", cid or None) from a remote id this publisher returned."""
-    uri, _, cid = remote_id.partition("|")
-    if not uri.startswith("at://"):
-        raise RejectedError(f"not a Bluesky remote id: {remote_id!r}")
-    return uri, cid or None
-
 
 class BlueskyClient:
     """One account's calls to its PDS (the `bluesky` publisher builds it)."""
@@ -209,6 +88,7 @@ class BlueskyClient:
         self.timeout = timeout
         safe_key = re.sub(r"[^A-Za-z0-9_.-]", "_", self.account.key)
         self.session_path = Path(state_dir) / "bluesky" / f"{safe_key}.session"
+        self._session_file = SessionFile(self.session_path, self.service, self.handle)
         self._client: Client | None = None
         self._did_value = ""
         self._secrets: set[str] = {self._password} - {""}
@@ -259,7 +139,7 @@ class BlueskyClient:
             try:
                 return c.com.atproto.repo.create_record(data)
             except at_errors.RequestErrorBase as exc:
-                if _maybe_taken(exc):
+                if maybe_taken(exc):
                     raise _KeyTaken(exc) from None
                 raise
 
@@ -382,9 +262,9 @@ class BlueskyClient:
                     return c.com.atproto.repo.create_record(data)
                 return c.com.atproto.repo.put_record(data)
             except at_errors.RequestErrorBase as exc:
-                if _error_name(exc) in {"InvalidSwap", "RecordAlreadyExists"}:
+                if error_name(exc) in {"InvalidSwap", "RecordAlreadyExists"}:
                     raise _SwapFailed from None
-                if cid is None and _maybe_taken(exc):  # the PDS's answer to a create on a taken key
+                if cid is None and maybe_taken(exc):  # the PDS's answer to a create on a taken key
                     raise _KeyTaken(exc) from None
                 raise
 
@@ -412,7 +292,7 @@ class BlueskyClient:
                 )
                 return c.invoke_query("com.atproto.repo.getRecord", params=params).content
             except at_errors.BadRequestError as exc:
-                if _error_name(exc) == "RecordNotFound":
+                if error_name(exc) == "RecordNotFound":
                     return None
                 raise
 
@@ -444,10 +324,10 @@ class BlueskyClient:
         except _Signal:
             raise
         except Exception as exc:
-            if not _is_auth_failure(exc):
+            if not is_auth_failure(exc):
                 raise self._map_error(exc, what, writes) from None
         log.info("bluesky: session of account %s refused; logging in again", self.account.key)
-        self._forget_session()
+        self._session_file.forget()
         client = self._password_login()
         try:
             return fn(client)
@@ -462,7 +342,7 @@ class BlueskyClient:
         missing = BlueskyPublisher.missing_credentials(self.account.key, self.env)
         if missing:
             raise RejectedError(f"bluesky account {self.account.key} lacks {', '.join(missing)}")
-        saved = self._load_session()
+        saved = self._session_file.load()
         if saved is None:
             return self._password_login()
         client = self._new_client()
@@ -498,70 +378,11 @@ class BlueskyClient:
         self._did_value = session.did
         self._secrets = {self._password, session.access_jwt, session.refresh_jwt} - {""}
         if event in (SessionEvent.CREATE, SessionEvent.REFRESH):
-            self._save_session(session.export())
-
-    def _load_session(self) -> str | None:
-        try:
-            saved = json.loads(self.session_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            log.warning("bluesky: ignoring unreadable session file %s", self.session_path)
-            return None
-        if not isinstance(saved, dict) or saved.get("service") != self.service:
-            return None
-        if str(saved.get("handle", "")).lower() != self.handle.lower():
-            return None
-        session = saved.get("session")
-        return session if isinstance(session, str) and session else None
-
-    def _forget_session(self) -> None:
-        try:
-            self.session_path.unlink(missing_ok=True)
-        except OSError as exc:
-            log.warning("bluesky: cannot remove %s: %s", self.session_path, exc.strerror)
-
-    def _save_session(self, session_string: str) -> None:
-        """Write the session atomically, readable by the owner only."""
-        data = json.dumps({"service": self.service, "handle": self.handle, "session": session_string})
-        tmp = self.session_path.with_suffix(".tmp")
-        try:
-            self.session_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.session_path)
-        except OSError as exc:
-            log.warning("bluesky: cannot save the session to %s: %s", self.session_path, exc.strerror)
+            self._session_file.save(session.export())
 
     def _map_error(self, exc: BaseException, what: str, writes: bool) -> PublishError:
         """The PublishError for a failed call; `writes`: the call creates or changes something."""
-        if isinstance(exc, PublishError):
-            return exc
-        where = f"bluesky {what} for account {self.account.key}"
-        if isinstance(exc, at_errors.RateLimitExceededError):
-            return RateLimited(f"{where}: rate limited ({self._detail(exc)})", _retry_after(exc))
-        transport = exc.__cause__ if isinstance(exc, at_errors.NetworkError) and exc.response is None else exc
-        if isinstance(transport, httpx.TransportError):
-            before_sending = isinstance(transport, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-            kind = "timed out" if isinstance(transport, httpx.TimeoutException) else "connection failed"
-            message = f"{where}: {kind} ({type(transport).__name__})"
-            if writes and not before_sending:
-                return UncertainError(message + "; it may have been acted on")
-            return TransientError(message)
-        if isinstance(exc, at_errors.RequestErrorBase) and exc.response is not None:
-            status = exc.response.status_code
-            message = f"{where}: {self._detail(exc)}"
-            if status >= 500:
-                return TransientError(message)
-            return RejectedError(message)
-        if isinstance(exc, (InvalidTokenError, at_errors.LoginRequiredError)):
-            return RejectedError(f"{where}: the session was refused")
-        message = f"{where}: unexpected {type(exc).__name__}: {self._scrub(str(exc))}"
-        return UncertainError(message) if writes else RejectedError(message)
+        return map_error(exc, f"bluesky {what} for account {self.account.key}", writes, self._scrub)
 
     def _detail(self, exc: BaseException) -> str:
         return self._scrub(str(exc))[:300]
@@ -588,14 +409,6 @@ class _KeyTaken(_Signal):
         self.exc = exc
 
 
-def _maybe_taken(exc: BaseException) -> bool:
-    """Whether a create's error answer may mean "this key is taken": the reference
-    PDS says HTTP 500 InternalServerError; others may name it."""
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    return (status is not None and status >= 500) or _error_name(exc) == "RecordAlreadyExists"
-
-
 def _same_post(found: dict, post: OutgoingPost) -> bool:
     value = found.get("value")
     return isinstance(value, dict) and value.get("$type", POST) == POST and value.get("text") == post.text
@@ -617,29 +430,4 @@ def _profile_of(record: dict) -> Profile:
                    _blob_cid(record.get("avatar")))
 
 
-def _error_name(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    content = getattr(response, "content", None)
-    return getattr(content, "error", None)
-
-
-def _is_auth_failure(exc: BaseException) -> bool:
-    """The session itself was refused (not the request): a fresh login may help."""
-    if isinstance(exc, (InvalidTokenError, at_errors.LoginRequiredError)):
-        return True
-    if isinstance(exc, at_errors.UnauthorizedError) and exc.response is not None:
-        return exc.response.status_code == 401
-    if isinstance(exc, at_errors.BadRequestError):
-        return _error_name(exc) in _AUTH_ERRORS
-    return False
-
-
-def _retry_after(exc: at_errors.RateLimitExceededError) -> float | None:
-    """Seconds until `ratelimit-reset` (epoch seconds), else `retry-after`, else None."""
-    reset = exc.reset_at
-    if reset is not None:
-        return max(0.0, reset.timestamp() - time.time())
-    return exc.retry_after
-
-
-__all__ = ["BlueskyClient", "delivery_rkey", "is_tid", "link_facets", "rkey_refused", "split_remote_id", "tid_parts"]
+__all__ = ["BlueskyClient"]

@@ -78,70 +78,50 @@ An access level that cannot read the timeline (403 code 453, client-not-enrolled
 Unsupported Authentication) and other refusals (401, 4xx): unknown, final. 429, 5xx
 and network failures: TransientError (RateLimited), asked again.
 
-Failures become bot.errors, with no retry here (the service owns retry policy):
-
-    429                          RateLimited(retry_after = seconds to x-rate-limit-reset, else None)
-    5xx                          TransientError
-    403 duplicate content        UncertainError (the same text is already out there)
-    403 code 453, profile call   ProfileRefused
-    403 access level, read       AccessDenied (a RejectedError): profile() None, reconcile unknown
-    401, other 403, other 4xx    RejectedError with the API's message
-    could not connect            TransientError
-    sent, then no or cut answer  UncertainError, or TransientError when the call cannot create a post
-
-"Sent or not" is decided by exception type, conservatively. Only a failure to
-open the connection proves nothing was sent: urllib3's ConnectTimeoutError and
-its subclass NewConnectionError (refused, unreachable, DNS), and requests'
-ConnectTimeout. Everything later -- ReadTimeout, ProtocolError (reset,
-RemoteDisconnected), ChunkedEncodingError, a 2xx whose body is not JSON -- counts
-as "sent and maybe acted on": a reset while waiting for the answer cannot tell
-whether the server read the request. Such failures make POST /2/tweets
-uncertain; for media uploads, alt text and profile updates (nothing public is
-created, repeating them is harmless) they are TransientError. Profile calls
-ignore their answer body: a 2xx means done.
-
-Secrets: errors are built from scratch (action, HTTP status, API code and
-message), raised outside the `except` block so they carry no chained tweepy or
-requests exception (those hold the signed request), and scrubbed of the
-credential values. The DEBUG loggers of oauthlib and requests_oauthlib, which
-print the Authorization header, are set to INFO or higher.
+Failures become bot.errors by the rules of bot/publishers/x/failures.py; what X
+shows is read by bot/publishers/x/shown.py.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
-import math
 import mimetypes
-import re
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import requests
 import tweepy
-import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 from tweepy.parsers import RawParser
 
 from bot.errors import (
     ConfigError,
-    ProfileRefused,
-    PublishError,
-    RateLimited,
     RejectedError,
     TransientError,
     UncertainError,
 )
-from bot.publishers.base import AccountSettings, Found, MediaItem, OutgoingPost, Persona, Profile
-from bot.publishers.lengths import twitterdata
+from bot.publishers.base import (
+    AccountSettings,
+    Found,
+    MediaItem,
+    OutgoingPost,
+    Persona,
+    Profile,
+)
+from bot.publishers.x.failures import (
+    AccessDenied,
+    error_for_answer,
+    error_for_exception,
+    problems_of,
+)
 from bot.publishers.x.publisher import XPublisher
+from bot.publishers.x.shown import post_matches, profile_of, utc, v1_avatar, x_time
 
 TWEEPY_HOST = "https://api.twitter.com"  # where tweepy.Client sends v2 calls
 
@@ -192,268 +172,6 @@ def base_url_setting(env: Mapping[str, str]) -> SplitResult | None:
     if base.scheme not in ("http", "https") or not base.netloc:
         raise ConfigError("X_API_BASE_URL must be an http(s) URL such as http://127.0.0.1:8080")
     return base
-
-
-# ---- failures -> bot.errors (pure functions)
-
-def api_errors(body: bytes) -> tuple[list[int], str]:
-    """(error codes, joined messages) of an X error body; ([], "") if it has none."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return [], ""
-    if not isinstance(data, dict):
-        return [], ""
-    codes: list[int] = []
-    messages: list[str] = []
-    errors = data.get("errors")
-    for error in errors if isinstance(errors, list) else []:
-        if isinstance(error, str):
-            messages.append(error)
-        elif isinstance(error, dict):
-            if isinstance(error.get("code"), int):
-                codes.append(error["code"])
-            message = error.get("message") or error.get("detail")
-            if isinstance(message, str):
-                messages.append(message)
-    if isinstance(data.get("code"), int):  # the v2 spec's `Error` body: {"code", "message"}
-        codes.append(data["code"])
-        if isinstance(data.get("message"), str) and data["message"]:
-            messages.append(data["message"])
-    if not messages:
-        for key in ("detail", "title", "error"):
-            if isinstance(data.get(key), str) and data[key]:
-                messages.append(data[key])
-                break
-    return codes, "; ".join(messages)
-
-
-def retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds from `now` (epoch) until x-rate-limit-reset, or None without the header."""
-    try:
-        reset = float(headers.get("x-rate-limit-reset"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, reset - now) if math.isfinite(reset) else None
-
-
-def error_for_answer(
-    status: int, headers: Mapping[str, str], body: bytes, action: str,
-    *, may_create: bool = False, profile: bool = False, read: bool = False, now: float,
-) -> PublishError:
-    """The error for a non-2xx answer to `action` (e.g. "post", "profile update");
-    `read`: a read the access level may forbid (AccessDenied)."""
-    codes, message = api_errors(body)
-    text = f"X {action} failed: HTTP {status}"
-    if codes:
-        text += " code " + ",".join(map(str, codes))
-    if message:
-        text += ": " + (message if len(message) <= 300 else message[:297] + "...")
-    if status == 429:
-        return RateLimited(text, retry_after(headers, now))
-    if status >= 500:
-        return TransientError(text)
-    if status == 403 and may_create and (187 in codes or "duplicate" in message.lower()):
-        return UncertainError(text + " (the post may already exist)")
-    if status == 403 and profile and 453 in codes:
-        return ProfileRefused(text)
-    if status == 403 and read and access_denied(body):
-        return AccessDenied(text)
-    return RejectedError(text)
-
-
-class AccessDenied(RejectedError):
-    """The app's access level does not allow this read (not the account's fault)."""
-
-
-_DENIED_TYPES = ("/problems/client-forbidden", "/problems/unsupported-authentication")
-
-
-def access_denied(body: bytes) -> bool:
-    """Whether a 403 answer says the app's access level (or auth kind) forbids the endpoint:
-    code 453, or the problems client-forbidden (reason client-not-enrolled) and
-    unsupported-authentication."""
-    codes, _ = api_errors(body)
-    if 453 in codes:
-        return True
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return False
-    problems = [data] if isinstance(data, dict) else []
-    if isinstance(data, dict) and isinstance(data.get("errors"), list):
-        problems += [e for e in data["errors"] if isinstance(e, dict)]
-    for problem in problems:
-        kind, reason, title = (str(problem.get(k) or "") for k in ("type", "reason", "title"))
-        if (kind.endswith(_DENIED_TYPES) or reason == "client-not-enrolled"
-                or title in ("Client Forbidden", "Unsupported Authentication")):
-            return True
-    return False
-
-
-# ---- what X shows (pure functions)
-
-_SIZE_SUFFIX = re.compile(r"_(?:normal|bigger|mini|reasonably_small|\d+x\d+)(?=\.\w+$|$)")
-
-
-def avatar_ref(url: object) -> str | None:
-    """The reference of the avatar a profile image URL shows: https, without the size
-    suffix X adds (_normal, _400x400...), so v1.1's profile_image_url_https and v2's
-    profile_image_url of the same image give the same reference."""
-    if not isinstance(url, str) or not url.strip():
-        return None
-    parts = urlsplit(url.strip())
-    scheme = "https" if parts.scheme in ("http", "https") else parts.scheme
-    return urlunsplit((scheme, parts.netloc.lower(), _SIZE_SUFFIX.sub("", parts.path), "", ""))
-
-
-def unescaped(text: str) -> str:
-    """X's text with the entities X puts in it (&amp; &lt; &gt;) turned back."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def profile_of(user: Mapping[str, Any]) -> Profile:
-    """A Profile from a v2 User object (description t.co links expanded)."""
-    bio = str(user.get("description") or "")
-    entities = user.get("entities") if isinstance(user.get("entities"), dict) else {}
-    described = entities.get("description") if isinstance(entities.get("description"), dict) else {}
-    urls = described.get("urls") if isinstance(described.get("urls"), list) else []
-    for entity in urls:
-        if isinstance(entity, dict) and isinstance(entity.get("url"), str) and entity["url"] \
-                and isinstance(entity.get("expanded_url"), str):
-            bio = bio.replace(entity["url"], entity["expanded_url"])
-    return Profile(name=unescaped(str(user.get("name") or "")), bio=unescaped(bio),
-                   avatar=avatar_ref(user.get("profile_image_url")))
-
-
-def _urls_removed(text: str) -> str:
-    """`text` without the URLs twitter-text finds in it (X links exactly those)."""
-    if "." not in text:
-        return text
-    twitterdata.load_library()
-    from twitter_text.extract_urls import extract_urls_with_indices
-
-    kept, pos = [], 0
-    for url in extract_urls_with_indices(text, True):
-        start, end = url["indices"]
-        kept.append(text[pos:start] + " ")
-        pos = end
-    return "".join(kept) + text[pos:]
-
-
-def comparable(text: str) -> str:
-    """`text` as `same_text` compares it: NFC, no URLs, whitespace runs made one space."""
-    text = unicodedata.normalize("NFC", text)
-    return " ".join(_urls_removed(text).split())
-
-
-_LEADING_MENTION = re.compile(r"@\w{1,15}\s+")
-
-
-def same_text(sent: str, shown: str, *, reply: bool = False) -> bool:
-    """Whether X's `shown` text is the post of text `sent` (see the module docstring).
-    `reply`: X may put the parent's author's @username (and others) before the text."""
-    want = comparable(sent)
-    shown = unicodedata.normalize("NFC", unescaped(shown)).lstrip()
-    while True:
-        if comparable(shown) == want:
-            return True
-        mention = _LEADING_MENTION.match(shown) if reply else None
-        if mention is None:
-            return False
-        shown = shown[mention.end():]
-
-
-def post_matches(post: OutgoingPost, item: Mapping[str, Any]) -> bool:
-    """Whether a post of the timeline (v2 Post object) is `post`: the same text, and no
-    sign of being something else (a reply elsewhere, another number of images)."""
-    if not isinstance(item.get("text"), str):
-        return False
-    refs = item.get("referenced_posts")
-    replied = [r.get("id") for r in refs if isinstance(r, dict) and r.get("type") == "replied_to"] \
-        if isinstance(refs, list) else []
-    if replied and (post.reply_to_remote is None or str(post.reply_to_remote) not in map(str, replied)):
-        return False
-    attachments = item.get("attachments")
-    keys = attachments.get("media_keys") if isinstance(attachments, dict) else None
-    if isinstance(keys, list) and len(keys) != len(post.media):  # no attachments: not shown, no sign
-        return False
-    return same_text(post.text, item["text"], reply=post.reply_to_remote is not None)
-
-
-def x_time(moment: datetime) -> str:
-    """X's start_time/end_time form (UTC, whole seconds): 2024-05-01T12:00:00Z."""
-    return utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def utc(moment: datetime) -> datetime:
-    """`moment` in UTC (a naive one is taken as UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """exc and every exception reachable through cause, context, args and .reason."""
-    seen: list[BaseException] = []
-    todo: list[Any] = [exc]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or any(item is s for s in seen):
-            continue
-        seen.append(item)
-        todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
-    return seen
-
-
-def _os_cause(chain: list[BaseException]) -> str:
-    """Name (and errno text) of the socket-level error in the chain, e.g. 'ConnectionResetError'."""
-    wrappers = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
-    for item in reversed(chain):
-        if isinstance(item, OSError) and not isinstance(item, wrappers):
-            return type(item).__name__ + (f": {item.strerror}" if item.strerror else "")
-    return type(chain[-1]).__name__ if chain else "unknown error"
-
-
-_NOT_SENT = (urllib3.exceptions.ConnectTimeoutError, requests.exceptions.ConnectTimeout)
-_READ_TIMEOUT = (urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout)
-_TRANSPORT = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
-
-
-def error_for_exception(
-    exc: BaseException, action: str, *, may_create: bool = False, timeout: float = 0
-) -> PublishError:
-    """The error for a call that raised instead of answering (see the module docstring)."""
-    chain = _chain(exc)
-    maybe_done = UncertainError if may_create else TransientError
-    tail = "; the post may exist" if may_create else ""
-    if any(isinstance(e, _NOT_SENT) for e in chain):
-        return TransientError(f"X {action}: could not connect ({_os_cause(chain)}); nothing was sent")
-    if any(isinstance(e, json.JSONDecodeError) for e in chain):
-        return maybe_done(f"X {action}: the answer was not valid JSON{tail}")
-    if any(isinstance(e, _READ_TIMEOUT) for e in chain):
-        return maybe_done(f"X {action}: no answer within {timeout:g} s{tail}")
-    if any(isinstance(e, _TRANSPORT) for e in chain):
-        return maybe_done(
-            f"X {action}: connection lost after the request was sent ({_os_cause(chain)}){tail}"
-        )
-    return maybe_done(f"X {action}: unexpected {type(exc).__name__}{tail}")
-
-
-def _v1_avatar(answer: Any) -> str | None:
-    """`avatar_ref` of profile_image_url_https in a v1.1 user answer (raw text), if any."""
-    try:
-        user = json.loads(answer) if isinstance(answer, (str, bytes)) else None
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return avatar_ref(user.get("profile_image_url_https")) if isinstance(user, dict) else None
-
-
-def _problems(answer: Any) -> str:
-    """The problems of a v2 answer without data, briefly."""
-    errors = answer.get("errors") if isinstance(answer, dict) else None
-    details = [str(e.get("detail") or e.get("title") or e.get("message") or "")
-               for e in errors or [] if isinstance(e, dict)]
-    text = "; ".join(d for d in details if d) or "none given"
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 class _BadStatus(Exception):
@@ -508,11 +226,11 @@ class XClient:
         banner = self._read(persona.banner, "profile banner") if persona.banner else None
         answer = self._call("profile update", lambda: self._api.update_profile(
             name=persona.name, description=persona.bio), profile=True)
-        ref = before = _v1_avatar(answer)
+        ref = before = v1_avatar(answer)
         if avatar is not None:
             answer = self._call("profile image", lambda: self._api.update_profile_image(
                 persona.avatar.name, file=io.BytesIO(avatar)), profile=True)
-            after = _v1_avatar(answer)
+            after = v1_avatar(answer)
             # the same URL as before the upload: X has not processed the new image yet
             ref = after if before is not None and after not in (None, before) else None
         if banner is not None:
@@ -565,7 +283,7 @@ class XClient:
             meta = answer.get("meta") if isinstance(answer, dict) else None
             if not isinstance(meta, dict) or not isinstance(data, (list, type(None))):
                 self._user_id = None  # e.g. "Could not find user": read users/me again next time
-                return Found.unknown(f"X's timeline answer had no posts: {_problems(answer)}")
+                return Found.unknown(f"X's timeline answer had no posts: {problems_of(answer)}")
             items = [d for d in data or [] if isinstance(d, dict)]
             seen += len(items)
             found = [d for d in items if post_matches(post, d) and d.get("id")]
@@ -592,7 +310,7 @@ class XClient:
         answer = self._call("profile read", lambda: self._get_v2("/2/users/me", params), read=True)
         user = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not user["id"]:
-            raise TransientError(f"X profile read: the answer had no user: {_problems(answer)}")
+            raise TransientError(f"X profile read: the answer had no user: {problems_of(answer)}")
         self._user_id = user["id"]
         return user
 

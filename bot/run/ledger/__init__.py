@@ -31,11 +31,12 @@ from bot.settings import is_postgres
 
 __all__ = [
     "DELIVERY_STATES", "MIGRATIONS", "NOT_POSTED_REASON", "POSTED_REASON", "SETTLED_STATES",
-    "STOPPED_REASON", "SWITCH_STATES", "YEARS_LATER", "BaseLedger", "Key", "Ledger", "Row",
+    "REHEARSAL", "STOPPED_REASON", "SWITCH_STATES", "YEARS_LATER", "BaseLedger", "Key", "Ledger", "Row",
     "kept_years_later", "ledger_exists", "open_ledger",
 ]
 
 YEARS_LATER = "years_later"  # the meta key
+REHEARSAL = "rehearsal"  # meta: a rehearsal's start, anchor and speed (Rehearsal.dumps)
 
 
 def open_ledger(target: str | os.PathLike, *, readonly: bool = False, lock: bool = True,

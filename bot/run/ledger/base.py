@@ -58,6 +58,10 @@ class BaseLedger(ABC):
         """Close the ledger (idempotent)."""
 
     @abstractmethod
+    def ping(self, timeout: float = 2.0) -> None:
+        """LedgerError unless the ledger answers within `timeout` seconds (bot.ops.health)."""
+
+    @abstractmethod
     def _reading(self, action: str) -> AbstractContextManager:
         ...
 
@@ -387,6 +391,15 @@ class BaseLedger(ABC):
                 "SELECT account, network, persona FROM switches AS s WHERE state = 'posted'"
                 " AND id = (SELECT max(id) FROM switches WHERE account = s.account"
                 " AND network = s.network AND state = 'posted')")}
+
+    def settled_between(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Deliveries settled (or recorded missed) in [start, end), by state (for the daily summary)."""
+        out = dict.fromkeys(DELIVERY_STATES, 0)
+        with self._reading("count deliveries settled in a day") as conn:
+            for state, n in conn.execute("SELECT state, count(*) FROM deliveries WHERE settled_at >= ?"
+                                         " AND settled_at < ? GROUP BY state", (iso(start), iso(end))):
+                out[state] = n
+        return out
 
     # -- settings kept with the record ----------------------------------------
 

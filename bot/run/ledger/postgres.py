@@ -212,6 +212,20 @@ class PostgresLedger(BaseLedger):
         with self._on_lease("read the lease") as conn:
             return lease.board(conn, at)
 
+    # -- health --------------------------------------------------------------
+
+    def ping(self, timeout: float = 2.0) -> None:
+        """LedgerError unless the database answers within `timeout` seconds. On the lease's
+        connection: a query in flight on the other one must not make the service look dead."""
+        link = self._lease
+        if not link.mutex.acquire(timeout=timeout):
+            raise LedgerError(f"ledger {self.path}: busy for over {timeout:g} s")
+        try:
+            with self._used(link, "answer") as conn:
+                conn.execute("SELECT 1").fetchone()
+        finally:
+            link.mutex.release()
+
     # -- plumbing ------------------------------------------------------------
 
     @contextmanager

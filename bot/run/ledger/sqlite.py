@@ -43,6 +43,10 @@ class Ledger(BaseLedger):
         self._conn: sqlite3.Connection | None = conn
         self._lock = lock
         self._mutex = threading.RLock()
+        try:
+            self._inode: int | None = os.stat(path).st_ino
+        except OSError:
+            self._inode = None
 
     # -- opening -----------------------------------------------------------
 
@@ -82,6 +86,28 @@ class Ledger(BaseLedger):
                 conn.close()
             if self._lock is not None:
                 self._lock.release()
+
+    # -- health --------------------------------------------------------------
+
+    def ping(self, timeout: float = 2.0) -> None:
+        """LedgerError unless the ledger answers within `timeout` seconds and its file is still
+        the one opened (not deleted or replaced under the running service)."""
+        if not self._mutex.acquire(timeout=timeout):
+            raise LedgerError(f"ledger {self.path}: busy for over {timeout:g} s")
+        try:
+            conn = self._live()
+            try:
+                conn.execute("SELECT count(*) FROM meta").fetchone()
+            except sqlite3.Error as exc:
+                raise failure(self.path, "cannot read", exc) from exc
+            try:
+                now = os.stat(self.path).st_ino
+            except OSError as exc:
+                raise LedgerError(f"ledger {self.path}: {exc.strerror}") from None
+            if self._inode is not None and now != self._inode:
+                raise LedgerError(f"ledger {self.path}: the file was replaced while the service runs")
+        finally:
+            self._mutex.release()
 
     # -- plumbing ------------------------------------------------------------
 

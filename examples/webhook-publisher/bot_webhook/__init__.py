@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bot.errors import ConfigError, PublishError, RateLimited, RejectedError, TransientError, UncertainError
+from bot.errors import PublishError, RateLimited, RejectedError, TransientError, UncertainError
 from bot.publishers import OutgoingPost, Persona, Publisher, env_name
 
 __all__ = ["WebhookPublisher"]
@@ -28,10 +28,9 @@ __all__ = ["WebhookPublisher"]
 
 class WebhookPublisher(Publisher):
     name = "webhook"
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.timeout = _timeout(self.env)  # a bad value stops `bot run` at start
+    display_name = "Webhook"
+    timeout_variable = "WEBHOOK_TIMEOUT"  # the base class reads it: a bad value stops `bot run` at start
+    default_timeout = 10.0
 
     @classmethod
     def required_credentials(cls, account_key: str) -> list[str]:
@@ -112,14 +111,3 @@ def _lost(where: str, reason: str, creates: bool) -> PublishError:
     if creates:
         return UncertainError(f"{where}: no answer ({reason}); the receiver may have it")
     return TransientError(f"{where}: no answer ({reason})")
-
-
-def _timeout(env) -> float:
-    raw = (env.get("WEBHOOK_TIMEOUT") or "10").strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise ConfigError(f"WEBHOOK_TIMEOUT must be a positive number of seconds, not {raw!r}")
-    return value
