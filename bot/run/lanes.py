@@ -90,6 +90,7 @@ class Lane:
         self.network = network
         self.publisher = publisher
         self.ctx = context
+        publisher.before_send = context.guard  # before each request of a call (bot.run.leader)
         self.queue: deque = deque()
         self.personas = Personas(self)
         self.reconciler = Reconciler(self)
@@ -279,6 +280,13 @@ class Lane:
         self.in_flight = ("delivery", delivery.key)
         try:
             remote_id = self.publisher.publish(post)
+        except Deposed:  # the lease lapsed in the middle of the call: its post request did not go out
+            self.in_flight = None
+            try:
+                ledger.release(*delivery.key)
+            except LedgerError:
+                pass  # deposed for good: the next active process recovers the claim and looks it up
+            raise
         except TransientError as exc:
             self.in_flight = None
             ledger.release(*delivery.key)

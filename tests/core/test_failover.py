@@ -154,3 +154,18 @@ def test_a_second_feed_is_refused_on_the_same_ledger(tmp_path, clock, x, pg_url)
     engines[-1].prepare()  # the feed renamed on purpose: it carries on
     for engine in engines:
         engine.close()
+
+
+def test_a_lease_lapsed_in_the_middle_of_a_post_call_releases_the_claim_and_it_posts_once(clock, x, nodes):
+    first, second, third = nodes
+    drive(nodes, clock, at("10:02", 30))
+    assert first.active
+    # the publisher's before_send refused the post request (its image was already up)
+    x.fail("post", Deposed("the lease of epoch 1 was not renewed in time (0.2 s ago)", final=False))
+    drive(nodes, clock, at("10:10"))
+    assert first.active and not second.active and not third.active  # a lapse alone moves nothing
+    counts, states = posted_once(x, first.engine.ledger)
+    assert counts == {f"e{i}": 1 for i in range(8)}
+    assert set(states.values()) == {"posted"}
+    assert first.engine.ledger.state_of("e3", "b", "x").reason is None  # released, then posted: no lookup
+    assert [c.post.entry_id for c in x.calls if c.kind == "post"].count("e3") == 2

@@ -43,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with atprot
     ) from exc
 
 from bot.errors import (
+    Deposed,
     PublishError,
     RejectedError,
     TransientError,
@@ -54,6 +55,7 @@ from bot.publishers.base import (
     OutgoingPost,
     Persona,
     Profile,
+    deposed_in,
     env_name,
 )
 from bot.publishers.bluesky.failures import (
@@ -78,9 +80,11 @@ T = TypeVar("T")
 class BlueskyClient:
     """One account's calls to its PDS (the `bluesky` publisher builds it)."""
 
-    def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float, state_dir: Path) -> None:
+    def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float, state_dir: Path,
+                 sending: Callable[[], None] = lambda: None) -> None:
         self.account = account
         self.env = env
+        self._sending = sending  # before each request (Deposed: it does not go out)
         prefix = f"BLUESKY_{env_name(self.account.key)}_"
         self.handle = self.env.get(prefix + "HANDLE", "")
         self._password = self.env.get(prefix + "APP_PASSWORD", "")
@@ -370,7 +374,8 @@ class BlueskyClient:
         return client
 
     def _new_client(self) -> Client:
-        client = Client(base_url=self.service, request=Request(timeout=self.timeout))
+        client = Client(base_url=self.service, request=Request(
+            timeout=self.timeout, event_hooks={"request": [lambda request: self._sending()]}))
         client.on_session_change(self._on_session_change)
         return client
 
@@ -380,8 +385,11 @@ class BlueskyClient:
         if event in (SessionEvent.CREATE, SessionEvent.REFRESH):
             self._session_file.save(session.export())
 
-    def _map_error(self, exc: BaseException, what: str, writes: bool) -> PublishError:
-        """The PublishError for a failed call; `writes`: the call creates or changes something."""
+    def _map_error(self, exc: BaseException, what: str, writes: bool) -> PublishError | Deposed:
+        """The PublishError for a failed call; `writes`: the call creates or changes something.
+        A Deposed (this process may no longer act: the request did not go out) as it is."""
+        if (deposed := deposed_in(exc)) is not None:
+            return deposed
         return map_error(exc, f"bluesky {what} for account {self.account.key}", writes, self._scrub)
 
     def _detail(self, exc: BaseException) -> str:
