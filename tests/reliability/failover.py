@@ -131,6 +131,7 @@ class FailoverReport:
     states: dict[str, str | None]  # entry id -> final ledger state (None: no row)
     reconciled: int  # rows settled by a lookup after a process died or was deposed with them in flight
     unsent: int  # uncertain rows X never received (claimed, then killed before the request left)
+    reasons: dict[str, str]  # entry id -> state and reason, for every due entry not posted
     problems: list[str]  # every broken promise, one line each
     woken_posts: int  # calls started by a process after it was woken
     woken_in_flight: int  # posts claimed before the pause whose bytes reached the fake after it
@@ -185,7 +186,8 @@ class FailoverReport:
                 f" ({self.unsent} of them never sent),"
                 f" reconciled {self.reconciled}; calls by woken processes {self.woken_posts}"
                 f" (in-flight posts completed after the wake: {self.woken_in_flight});"
-                f" final states {dict(sorted(states.items()))}")
+                f" final states {dict(sorted(states.items()))}"
+                + "".join(f"; {entry}: {why}" for entry, why in sorted(self.reasons.items())))
 
 
 _WATCHED = ("standby", "active", "deposed", "stopped")
@@ -492,6 +494,7 @@ def _analyse(spec, due, fake, url, config, takeovers, woken, restart_began) -> F
     rows = _rows(url)
     states = {}
     reconciled = unsent = 0
+    reasons: dict[str, str] = {}
     for item in spec.items:
         state, reason, remote = rows.get(item.id, (None, None, None))
         sent = created_per_entry[item.id]
@@ -504,6 +507,8 @@ def _analyse(spec, due, fake, url, config, takeovers, woken, restart_began) -> F
         states[item.id] = state
         reconciled += bool(reason and reason.startswith("reconciled"))
         unsent += state == "uncertain" and sent == 0
+        if state != "posted":
+            reasons[item.id] = f"{state} ({reason})"
         if state is None or state == "claimed":
             problems.append(f"lost: {item.id} has no settled ledger row ({state})")
         elif state != "posted" and not reason:
@@ -526,8 +531,8 @@ def _analyse(spec, due, fake, url, config, takeovers, woken, restart_began) -> F
     if restart_began is not None:
         after = [r.time for r in fake.tweets() if r.created_id is not None and r.time >= restart_began]
         outage = min(after) - restart_began if after else None
-    return FailoverReport(config, takeovers, created_per_entry, states, reconciled, unsent, problems, woken_posts,
-                          woken_in_flight, outage)
+    return FailoverReport(config, takeovers, created_per_entry, states, reconciled, unsent, reasons, problems,
+                          woken_posts, woken_in_flight, outage)
 
 
 def _personas(spec, fake, rows) -> list[str]:
