@@ -257,7 +257,10 @@ def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start
     setup(settings.env, level=logging.WARNING if dry_run else logging.INFO, fmt=settings.log_format)
     resuming = settings.ledger_given and settings.ledger.exists()
     mode = RunMode(dry_run=dry_run, start_at=parse_start(start_at, datetime.now(UTC), resuming=resuming), speed=speed)
-    ctx.exit(run_service(Service(settings, mode)))
+    from bot.ops import Ops
+
+    service = Service(settings, mode)
+    ctx.exit(run_service(service, Ops(service)))
 
 
 @cli.command()

@@ -27,17 +27,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot.replay.anniversary import (
-    FEB29,
-    FOLD,
-    GAP,
-    default_years_later,
-    julian_to_gregorian,
-    replay,
-    replay_instant,
-    to_gregorian,
-    valid_date,
-)
+from bot.feed.dates import julian_to_gregorian, to_gregorian, valid_date
+from bot.replay.anniversary import FEB29, FOLD, GAP, default_years_later, replay, replay_instant
 from tests.support.examples import examples
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -106,7 +106,7 @@ def test_timeout_defaults_to_30_s_and_rejects_nonsense(pds, tmp_path):
 def test_without_atproto_the_facts_load_and_building_gives_an_install_hint(monkeypatch, tmp_path):
     """`bot check` reads Bluesky's limits without atproto; an account needs it, and says how to get it."""
     monkeypatch.setitem(sys.modules, "atproto_client", None)
-    monkeypatch.delitem(sys.modules, "bot.publishers.bluesky.api")
+    monkeypatch.delitem(sys.modules, "bot.publishers.bluesky.api", raising=False)
     cls = importlib.import_module("bot.publishers.bluesky").BlueskyPublisher
     assert cls.limits.text == 300
     env = {"BLUESKY_LE_TEMPS_HANDLE": "x.test", "BLUESKY_LE_TEMPS_APP_PASSWORD": "pw-123456"}

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from bot.feed import config, postfile, schema as feed_schema
-from bot.replay.anniversary import parse_time
+from bot.feed.dates import parse_time
 from tests.support.feeds import REPO, SAMPLE
 
 README = (REPO / "README.md").read_text(encoding="utf-8")

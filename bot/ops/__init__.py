@@ -24,9 +24,10 @@ from datetime import datetime
 from bot.ops.health import Health
 from bot.ops.systemd import Notify
 from bot.run.logs import LOGGER, Redact, secrets_in
+from bot.run.service import Around
 
 
-class Ops:
+class Ops(Around):
     def __init__(self, service, env=None) -> None:
         self.service = service
         self.settings = settings = service.settings

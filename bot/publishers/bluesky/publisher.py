@@ -60,7 +60,7 @@ class BlueskyPublisher(Publisher):
         super().__init__(*args, **kwargs)
         from bot.publishers.bluesky.api import BlueskyClient
 
-        self._client = BlueskyClient(self.account, self.env, self.timeout, self.state_dir)
+        self._client = BlueskyClient(self.account, self.env, self.timeout, self.state_dir, self.limits_for(self.account.options))
 
     @property
     def session_path(self):
