@@ -337,7 +337,7 @@ def lateness(rows: dict[str, Row], folder: Path, work: Path, info: FeedFacts, ru
         lines += [f'  - time: "{i // 60:02d}:{i % 60:02d}"', f"    account: {info.accounts[i % len(info.accounts)]}",
                   f'    id: lateness-{i:04d}', f'    text: "Lateness probe number {i} of {count}."']
     (late_feed / "zz-lateness.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from bot.replay.anniversary import to_gregorian
+    from bot.feed.dates import to_gregorian
 
     replay_day = to_gregorian(day.year, day.month, day.day, info.calendar)
     replay_day = replay_day.replace(year=replay_day.year + info.years_later)

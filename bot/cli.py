@@ -258,7 +258,10 @@ def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start
           secrets=url_secrets(settings.ledger_url))
     resuming = settings.ledger_given and (settings.postgres or settings.ledger.exists())
     mode = RunMode(dry_run=dry_run, start_at=parse_start(start_at, datetime.now(UTC), resuming=resuming), speed=speed)
-    ctx.exit(run_service(Service(settings, mode)))
+    from bot.ops import Ops
+
+    service = Service(settings, mode)
+    ctx.exit(run_service(service, Ops(service)))
 
 
 @cli.command()

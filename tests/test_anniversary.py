@@ -27,17 +27,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot.replay.anniversary import (
-    FEB29,
-    FOLD,
-    GAP,
-    default_years_later,
-    julian_to_gregorian,
-    replay,
-    replay_instant,
-    to_gregorian,
-    valid_date,
-)
+from bot.feed.dates import julian_to_gregorian, to_gregorian, valid_date
+from bot.replay.anniversary import FEB29, FOLD, GAP, default_years_later, replay, replay_instant
+from tests.support.examples import examples
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -252,7 +244,7 @@ def test_default_past_year_9999_does_not_raise():
     assert default_years_later(datetime(9999, 6, 1), MOSCOW, utc(2027, 1, 1)) == 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(2100, 12, 31)),
     st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(3000, 1, 1)),
@@ -346,8 +338,8 @@ def _first_scheduled(stdout: str) -> str:
     ],
     ids=["option-beats-env", "env-beats-feed", "feed"],
 )
-def test_precedence_through_the_cli(feed_with_years, run_bot, args, env, scheduled):
-    code, out, err = run_bot("preview", "--posts", feed_with_years, "--format", "json", *args, cwd=feed_with_years.parent, env=env)
+def test_precedence_through_the_cli(feed_with_years, invoke_bot, args, env, scheduled):
+    code, out, err = invoke_bot("preview", "--posts", feed_with_years, "--format", "json", *args, cwd=feed_with_years.parent, env=env)
     assert code == 0, err
     assert _first_scheduled(out) == scheduled
 
@@ -364,13 +356,13 @@ def test_default_rule_through_the_cli_with_an_injected_clock(feed_without_years,
     assert _first_scheduled(out) == "2027-11-06T10:00:00+01:00"
 
 
-def test_a_julian_feed_through_the_cli(tmp_path, make_feed, run_bot):
+def test_a_julian_feed_through_the_cli(tmp_path, make_feed, invoke_bot):
     feed = make_feed(
         tmp_path,
         FEED.format(years="calendar: julian\nyears_later: 300\n"),
         {"1700.yaml": 'date: 1700-02-29\nposts:\n  - {time: "09:15", account: paper, text: "Leap day, Old Style."}\n'},
     )
-    code, out, err = run_bot("preview", "--posts", feed, "--format", "json", cwd=tmp_path)
+    code, out, err = invoke_bot("preview", "--posts", feed, "--format", "json", cwd=tmp_path)
     assert code == 0, err
     event = json.loads(out)
     assert event["historical"] == "1700-02-29T09:15:00"  # as written
@@ -383,7 +375,7 @@ ALL_ZONES = sorted(available_timezones())
 DST_ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Pacific/Apia", "America/Santiago", "Europe/Moscow"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.sampled_from(ALL_ZONES),
     st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9998, 12, 31, 23, 59, 59)),
@@ -460,7 +452,7 @@ def _push(moment: datetime, years_later: int, zone: ZoneInfo) -> timedelta:
 
 
 @pytest.mark.parametrize("zone_name", DST_ZONES)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_monotonic_where_the_replay_time_exists(zone_name, data):
     years_later = 110
@@ -474,7 +466,7 @@ def test_monotonic_where_the_replay_time_exists(zone_name, data):
 
 
 @pytest.mark.parametrize("zone_name", DST_ZONES)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_a_gap_never_moves_a_replay_back_by_more_than_its_push(zone_name, data):
     years_later = 110
@@ -487,7 +479,7 @@ def test_a_gap_never_moves_a_replay_back_by_more_than_its_push(zone_name, data):
     assert replay_instant(m2, years_later, zone) >= replay_instant(m1, years_later, zone) - push
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(1801, 1935).filter(lambda y: y % 4 == 0 and (y % 100 or y % 400 == 0)), st.times(), st.integers(1, 200))
 def test_29_february_replays_with_28_february_in_a_common_year(year, clock, years_later):
     feb29 = datetime.combine(date(year, 2, 29), clock).replace(microsecond=0)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from bot.publishers.bluesky import records
 from bot.publishers.bluesky.records import delivery_rkey, is_tid, rkey_refused, tid_parts
 from tests.fakes.bluesky_server import _refused_rkey
+from tests.support.examples import examples
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,7 +45,7 @@ def time_digits_refused(second: int) -> bool:
     return any(rkey_refused(records._tid(second * 1_000_000 + sub, 0)[:7]) for sub in (0, 999_999))
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(any_instants, ids, ids)
 def test_always_a_tid_the_pds_takes(instant, entry, account):
     key = delivery_rkey(instant, entry, account)
@@ -100,7 +101,7 @@ def test_the_key_holds_the_instants_whole_second(instant, entry, account):
         assert found == second
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(instants, instants, ids, ids, ids, ids)
 def test_ordered_by_instant_across_seconds(a, b, entry_a, account_a, entry_b, account_b):
     if second_of(a) > second_of(b):

@@ -34,17 +34,17 @@ def test_the_sample_feed_passes(run_bot, repo_root):
     assert "Traceback" not in out + err
 
 
-def test_exit_0_on_a_valid_feed(tmp_path, make_feed, run_bot):
+def test_exit_0_on_a_valid_feed(tmp_path, make_feed, invoke_bot):
     make_feed(tmp_path, files={"a.yaml": ONE_POST})
-    code, out, err = run_bot("check", "feed", cwd=tmp_path)
+    code, out, err = invoke_bot("check", "feed", cwd=tmp_path)
     assert (code, out) == (0, "0 errors, 0 warnings in 2 files (1 entry)\n")
     # on stderr, the replay span: the default years_later puts the first entry in the future (BOT_NOW: 2026-12-01)
     assert err == "replays 2027-11-07 .. 2027-11-07, years_later 110\n"
 
 
-def test_exit_1_on_errors(tmp_path, make_feed, run_bot):
+def test_exit_1_on_errors(tmp_path, make_feed, invoke_bot):
     make_feed(tmp_path, files={"a.yaml": ONE_ERROR})
-    code, out, err = run_bot("check", "feed", cwd=tmp_path)
+    code, out, err = invoke_bot("check", "feed", cwd=tmp_path)
     assert code == 1
     assert out == "feed/a.yaml:1: error: impossible date 1917-02-30 in the gregorian calendar\n1 error, 0 warnings in 2 files (0 entries)\n"
 
@@ -70,8 +70,8 @@ def test_exit_2_on_usage_errors(tmp_path, make_feed, run_bot, args, env, says):
     assert "Traceback" not in out + err
 
 
-def test_a_missing_folder_is_a_located_error(tmp_path, run_bot):
-    code, out, err = run_bot("check", "--posts", "nowhere", cwd=tmp_path)
+def test_a_missing_folder_is_a_located_error(tmp_path, invoke_bot):
+    code, out, err = invoke_bot("check", "--posts", "nowhere", cwd=tmp_path)
     assert code == 1
     assert out.startswith("nowhere:1: error: feed folder not found\n")
 
@@ -80,17 +80,17 @@ def test_a_missing_folder_is_a_located_error(tmp_path, run_bot):
 
 
 @pytest.mark.parametrize("given", ["some/dir", "some/dir/", "./some/dir", "some/../some/dir"])
-def test_paths_are_printed_as_given(tmp_path, make_feed, run_bot, given):
+def test_paths_are_printed_as_given(tmp_path, make_feed, invoke_bot, given):
     make_feed(tmp_path / "some", name="dir", files={"a.yaml": ONE_ERROR})
-    code, out, err = run_bot("check", "--posts", given, cwd=tmp_path)
+    code, out, err = invoke_bot("check", "--posts", given, cwd=tmp_path)
     assert code == 1
     prefix = given.rstrip("/") + "/a.yaml:1: error: "
     assert out.splitlines()[0].startswith(prefix), out
 
 
-def test_an_absolute_path_stays_absolute(tmp_path, make_feed, run_bot):
+def test_an_absolute_path_stays_absolute(tmp_path, make_feed, invoke_bot):
     root = make_feed(tmp_path, files={"a.yaml": ONE_ERROR})
-    code, out, err = run_bot("check", str(root), cwd=tmp_path)
+    code, out, err = invoke_bot("check", str(root), cwd=tmp_path)
     assert out.splitlines()[0].startswith(f"{root}/a.yaml:1: error: ")
 
 
@@ -181,10 +181,10 @@ posts:
 }
 
 
-def test_every_problem_in_one_run_in_order(tmp_path, make_feed, run_bot):
+def test_every_problem_in_one_run_in_order(tmp_path, make_feed, invoke_bot):
     files = dict(MANY_PROBLEMS)
     make_feed(tmp_path, files.pop("feed.yaml"), files)
-    code, out, err = run_bot("check", "feed", cwd=tmp_path)
+    code, out, err = invoke_bot("check", "feed", cwd=tmp_path)
     assert code == 1
     assert out.splitlines() == [
         "feed/feed.yaml:3: error: unknown key 'colour' in feed.yaml",
@@ -215,9 +215,9 @@ posts:
 """
 
 
-def test_warnings_alone_exit_0(tmp_path, make_feed, run_bot):
+def test_warnings_alone_exit_0(tmp_path, make_feed, invoke_bot):
     make_feed(tmp_path, files={"w.yaml": WARNINGS, "media/pic.png": b"\x89PNG"})
-    code, out, err = run_bot("check", "feed", "--years-later", "110", cwd=tmp_path)
+    code, out, err = invoke_bot("check", "feed", "--years-later", "110", cwd=tmp_path)
     assert code == 0, out
     assert out.splitlines() == [
         "feed/w.yaml:2: warning: replay time falls in a daylight-saving gap in Europe/Berlin: moved to 2027-03-28 03:30:00",
@@ -243,15 +243,15 @@ def _day_of_posts(times, account="paper"):
     return "\n".join(lines) + "\n"
 
 
-def test_daily_limit_from_the_environment(tmp_path, make_feed, run_bot):
+def test_daily_limit_from_the_environment(tmp_path, make_feed, invoke_bot):
     make_feed(tmp_path, files={"d.yaml": _day_of_posts(["08:00", "09:00", "10:00", "11:00"])})
-    code, out, err = run_bot("check", "feed", cwd=tmp_path, env={"BOT_DAILY_LIMIT": "3"})
+    code, out, err = invoke_bot("check", "feed", cwd=tmp_path, env={"BOT_DAILY_LIMIT": "3"})
     assert code == 0
     assert out.splitlines() == [
         "feed/d.yaml:6: warning: account 'paper' has 4 posts within 24 hours of replay time, over the daily limit of 3",
         "0 errors, 1 warning in 2 files (4 entries)",
     ]
-    code, out, err = run_bot("check", "feed", cwd=tmp_path, env={"BOT_DAILY_LIMIT": "4"})
+    code, out, err = invoke_bot("check", "feed", cwd=tmp_path, env={"BOT_DAILY_LIMIT": "4"})
     assert out == "0 errors, 0 warnings in 2 files (4 entries)\n"
 
 

@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 from bot.importers.cli import import_group
 from bot.importers.lines import read_lines
 from bot.importers.yamlout import quote
+from tests.support.examples import examples
+
+pytestmark = pytest.mark.xdist_group("pepys")  # its module fixture is built once, on one worker
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "import"
@@ -182,7 +185,7 @@ def test_a_folder_without_txt_files_is_an_error(tmp_path):
 
 
 @given(st.text(max_size=80))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_property_quoted_strings_read_back_exactly(text):
     for loader in (yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         assert yaml.load(f"key: {quote(text)}\n", Loader=loader) == {"key": text}

@@ -17,6 +17,7 @@ from bot.importers.liveblog import heading_date, parse_liveblog, spread
 from bot.importers.writer import build
 from bot.importers.yamlout import FeedMeta
 from bot.publishers import measure as weighted_length
+from tests.support.examples import examples
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "import"
 BLOG = FIXTURES / "petrograd-live.txt"
@@ -235,7 +236,7 @@ entry_text = st.lists(
 
 
 @given(st.lists(st.lists(entry_text, max_size=4), min_size=1, max_size=4))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_property_every_entry_comes_back_whole_in_time_order(days):
     source = ["Intro."]
     for offset, entries in enumerate(days):

@@ -22,6 +22,7 @@ from bot.publishers.mastodon import MastodonPublisher
 from bot.publishers.mastodon.api import KEY_WINDOW, LOOKUP_PAGES, PAGE_SIZE, derive_idempotency_key
 from bot.publishers.mastodon.content import same_text, status_text
 from tests.fakes.mastodon_server import FakeMastodon, render_text
+from tests.support.examples import examples
 
 TOKENS = {"s3cret-alice-TOKEN-0001": "alice", "s3cret-bob-TOKEN-0002": "bob"}
 ALICE_TOKEN, BOB_TOKEN = TOKENS
@@ -450,7 +451,7 @@ def test_status_text_of_nothing_is_empty():
     assert status_text("<p>a</p><p>b<br>c</p><script>x()</script>") == "a\n\nb\nc"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=8)
                 | st.sampled_from(["\n", "\n\n", "&", "<", ">", "\"", "'", " https://a.example/x?y=1&z=2 ",
                                    " #tag ", " @bob@b.example ", "&amp;", "<br />", "<p>"]),

@@ -286,7 +286,7 @@ posts:
 
 
 def test_the_reply_suggestion_is_quick_among_100000_alike_ids():
-    from bot.replay.timeline import Suggester
+    from bot.feed.ids import Suggester
 
     ids = {f"{1660 + i // 5000}-{(i // 400) % 12 + 1:02d}-{(i // 14) % 28 + 1:02d}T{i % 24:02d}{(i * 7) % 60:02d}-acct{i % 3}" for i in range(100_000)}
     start = time.perf_counter()

@@ -18,6 +18,7 @@ from bot.replay.anniversary import replay
 from bot.replay.timeline import DAY_MEMO_AFTER, _plain_instant
 
 from bench.synth import generate
+from tests.support.examples import examples
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,7 +147,7 @@ def test_feed_level_cache_follows_every_kind_of_change(tmp_path):
 ZONES = ("Europe/London", "America/New_York", "Australia/Lord_Howe", "UTC", "Asia/Kolkata", "America/Santiago", "Europe/Dublin")
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     minutes=st.integers(0, 200 * 365 * 1440),
     seconds=st.integers(0, 59),
@@ -165,7 +166,7 @@ def test_plain_instant_is_replay_without_adjustments(minutes, seconds, years, zo
         assert slow.adjustments or moment.month == 2 and moment.day == 29
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     minutes=st.integers(0, 200 * 365 * 1440),
     seconds=st.integers(0, 59),

@@ -272,8 +272,8 @@ def test_filters_in_text(days_feed, invoke_bot):
         (["--format", "xml"], "'xml' is not one of"),
     ],
 )
-def test_bad_options_are_usage_errors(days_feed, run_bot, args, says):
-    code, out, err = run_bot("preview", "--posts", "feed", "--years-later", "110", *args, cwd=days_feed)
+def test_bad_options_are_usage_errors(days_feed, invoke_bot, args, says):
+    code, out, err = invoke_bot("preview", "--posts", "feed", "--years-later", "110", *args, cwd=days_feed)
     assert code == 2
     assert says in err and out == ""
     assert "Traceback" not in err
@@ -318,13 +318,13 @@ def test_colour_on_a_terminal_only_and_never_with_no_color(tmp_path, make_feed, 
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
-def test_an_invalid_feed_prints_what_check_prints_and_exits_1(tmp_path, make_feed, run_bot, fmt):
+def test_an_invalid_feed_prints_what_check_prints_and_exits_1(tmp_path, make_feed, invoke_bot, fmt):
     make_feed(tmp_path, files={
         "a.yaml": 'date: 1917-02-30\nposts:\n  - {time: "10:00", account: paper, text: x}\n',
         "b.yaml": 'date: 1917-11-07\nposts:\n  - {time: "10:00", account: paper, text: ok, media: [{file: gone.png}]}\n',
     })
-    check = run_bot("check", "--posts", "feed", "--years-later", "110", cwd=tmp_path)
-    shown = run_bot("preview", "--posts", "feed", "--years-later", "110", "--format", fmt, cwd=tmp_path)
+    check = invoke_bot("check", "--posts", "feed", "--years-later", "110", cwd=tmp_path)
+    shown = invoke_bot("preview", "--posts", "feed", "--years-later", "110", "--format", fmt, cwd=tmp_path)
     assert check.code == shown.code == 1
     assert shown.stdout == ""  # the valid rest: nothing here
     assert shown.stderr == check.stdout + check.stderr

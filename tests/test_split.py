@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from bot.importers.split import split_text, split_to_limit
 from bot.publishers import measure as weighted_length
+from tests.support.examples import examples
 
 
 def rejoin_check(text: str, parts: list[str]) -> list[str]:
@@ -122,7 +123,7 @@ def weighted(text: str) -> int:
 
 
 @given(texts, st.integers(min_value=2, max_value=60))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_property_split_keeps_every_character_in_order_within_the_limit(text, cap):
     if not text.strip():
         return
@@ -132,7 +133,7 @@ def test_property_split_keeps_every_character_in_order_within_the_limit(text, ca
 
 
 @given(words, st.lists(punct, min_size=80, max_size=80), st.integers(min_value=10, max_value=120))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_property_split_of_prose(word_list, separators, cap):
     text = "".join(w + s for w, s in zip(word_list, separators)).strip()
     if not text:
@@ -155,7 +156,7 @@ x_texts = st.lists(
 
 
 @given(x_texts)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_property_x_split_within_280_weighted(text):
     if not text.strip():
         return

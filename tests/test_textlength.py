@@ -17,6 +17,7 @@ twitterdata.load_library()  # works without pkg_resources (setuptools >= 81)
 import twitter_text  # noqa: E402
 from twitter_text import parse_tweet  # noqa: E402
 from twitter_text.regexp.emoji import emoji_list  # noqa: E402
+from tests.support.examples import examples  # noqa: E402
 
 # --- generated texts -----------------------------------------------------------
 
@@ -99,20 +100,20 @@ def _check_x(text: str) -> None:
     assert x_length(text) == parse_tweet(text).weightedLength, repr(text)
 
 
-@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts)
 def test_x_fast_path_equals_parse_tweet(text: str) -> None:
     _check_x(text)
 
 
 @pytest.mark.slow
-@settings(max_examples=20000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(20000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts)
 def test_x_fast_path_equals_parse_tweet_long_run(text: str) -> None:
     _check_x(text)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.sampled_from(EMOJI + COMPONENTS + [" ", "a", "1", "#", "日"]), max_size=20).map("".join))
 def test_x_emoji_soup_equals_parse_tweet(text: str) -> None:
     _check_x(text)
@@ -252,7 +253,7 @@ GRAPHEME_POOL = list("a\u00e9 \u65e5\r\n.") + [
 ]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(GRAPHEME_POOL), pieces), max_size=25).map("".join))
 def test_grapheme_count_equals_regex_x(text: str) -> None:
     """The shortcut (\\X only around joiners) counts as \\X over the whole text."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot.replay.anniversary import CALENDARS
+from bot.feed.dates import CALENDARS
 from bot.feed.diagnostics import Diagnostic, error
 from bot.errors import SourceProblem
 from bot.feed.yamlsource import YMap, decode, parse, read_source

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bot.feed.config import FeedConfig, read_config
 from bot.feed.diagnostics import Diagnostic, error, warning
+from bot.feed.ids import identity_problems
 from bot.feed.postfile import Entry, FileContext, FileResult, network_limits, parse_post_file
 from bot.errors import SourceProblem
 from bot.feed.yamlsource import read_source
@@ -89,8 +90,6 @@ def load_feed(root: Path | str, display_root: str | None = None, *, parse_files=
         feed.broken.update(result.broken)
     check_media(feed)
     if config is None:  # no timeline will be built: what of its rules needs none
-        from bot.replay.timeline import identity_problems
-
         feed.diagnostics.extend(identity_problems(feed.entries, feed.broken))
     return feed
 

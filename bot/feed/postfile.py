@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.replay.anniversary import CALENDARS, parse_time, to_gregorian, valid_date
+from bot.feed.dates import CALENDARS, parse_time, to_gregorian, valid_date
 from bot.feed.config import did_you_mean, show as _show
 from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.publishers.base import Limits

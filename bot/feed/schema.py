@@ -20,7 +20,7 @@ import json
 import re
 
 from bot.feed import config, postfile
-from bot.replay.anniversary import CALENDARS
+from bot.feed.dates import CALENDARS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 TARGETS = ("any", "feed", "posts")

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from bot.replay.anniversary import CALENDARS
+from bot.feed.dates import CALENDARS
 
 # The importers load when a command runs: every `bot` invocation builds this group.
 

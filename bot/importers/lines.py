@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.replay.anniversary import valid_date
+from bot.feed.dates import valid_date
 from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.importers.writer import Post
 

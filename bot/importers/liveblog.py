@@ -15,7 +15,7 @@ import calendar as _calendar
 import re
 from dataclasses import dataclass, field
 
-from bot.replay.anniversary import valid_date
+from bot.feed.dates import valid_date
 from bot.feed.diagnostics import Diagnostic, error, warning
 from bot.importers.writer import Post
 

@@ -7,7 +7,6 @@
     metrics.py   Prometheus counters and gauges
     http.py      BOT_HTTP: /healthz, /metrics and the status page (bot.views.statuspage), on loopback by default
     systemd.py   READY=1, WATCHDOG=1, STOPPING=1 to $NOTIFY_SOCKET
-    jsonlog.py   BOT_LOG_FORMAT=json
     probe.py     the container's HEALTHCHECK
 
 Notifications, metrics and JSON lines read the action lines (`bot.run.logs.event`)
@@ -25,9 +24,10 @@ from datetime import datetime
 from bot.ops.health import Health
 from bot.ops.systemd import Notify
 from bot.run.logs import LOGGER, Redact, secrets_in, url_secrets
+from bot.run.service import Around
 
 
-class Ops:
+class Ops(Around):
     def __init__(self, service, env=None) -> None:
         self.service = service
         self.settings = settings = service.settings

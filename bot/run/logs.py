@@ -4,13 +4,18 @@
         persona=russian-telegraph platform=x path=posts/1917-11-06.yaml line=12
         remote_id=1001 late_ms=12   (one line)
 
-With BOT_LOG_FORMAT=json, one JSON object per line instead (`bot.ops.jsonlog`).
+With BOT_LOG_FORMAT=json, one JSON object per line instead, for log shippers (`JsonFormatter`):
+
+    {"time": "2027-11-06T11:05:00.012Z", "level": "info", "event": "posted",
+     "entry": "1917-11-06T1405-telegraph", "account": "telegraph", "platform": "x",
+     "path": "posts/1917-11-06.yaml", "line": 12, "remote_id": "1001", "late_ms": 12}
 The records also feed notifications and metrics (`bot.ops`): the `bot` logger
 passes every action on, whatever the stderr handler's level.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -79,6 +84,38 @@ class Formatter(logging.Formatter):
         return f"{self.formatTime(record)} {record.getMessage()}"
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: the fields of the readable line (`event`), numbers and
+    booleans as JSON's own. A line that is not an action (a feed diagnostic after a
+    reload, a library's warning) has the event "log" and its text as "message".
+    Secrets are masked before a formatter sees a record (`Redact`)."""
+
+    RESERVED = ("time", "level", "event")
+    stamp = Formatter().formatTime
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict = {"time": self.stamp(record), "level": record.levelname.lower()}
+        name = getattr(record, "event", None)
+        data = getattr(record, "data", None)
+        if name is not None and isinstance(data, dict):
+            out["event"] = name
+            for key, value in data.items():
+                out[f"{key}_" if key in self.RESERVED else key] = _plain(value)
+        else:
+            out["event"] = "log"
+            if record.name != LOGGER and not record.name.startswith(LOGGER + "."):
+                out["logger"] = record.name
+            out["message"] = record.getMessage()
+        return json.dumps(out, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _plain(value):
+    """JSON's own types as they are, anything else as its text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
 def setup(env: Mapping[str, str], stream=None, level=logging.INFO, fmt: str = "text",
           secrets: Iterable[str] = ()) -> logging.Logger:
     """The stderr handler at `level` (readable lines, or JSON lines with fmt="json"); the
@@ -87,12 +124,7 @@ def setup(env: Mapping[str, str], stream=None, level=logging.INFO, fmt: str = "t
     logger = logging.getLogger(LOGGER)
     logger.handlers.clear()
     handler = logging.StreamHandler(stream or sys.stderr)
-    if fmt == "json":
-        from bot.ops.jsonlog import JsonFormatter
-
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(Formatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else Formatter())
     handler.addFilter(Redact(secrets_in(env, secrets)))
     handler.setLevel(level)
     logger.addHandler(handler)

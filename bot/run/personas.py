@@ -147,8 +147,11 @@ class Personas:
 
     def _unreadable(self, key: str, exc: PublishError) -> datetime:
         """The profile could not be read: asked again on the retry policy's backoff while the
-        failure may pass (the lane holds its posts meanwhile, as for a switch), then left
-        until the next start; a refusal (this access level cannot read it) is not asked again."""
+        failure may pass (the lane holds its posts meanwhile, as for a switch). Then, or at
+        once for a refusal (this access level cannot read it): an account the ledger knows
+        to wear the persona is left until the next start; one never switched is switched,
+        and that switch is retried until it goes through (nothing is posted under a persona
+        not known to be worn)."""
         lane, policy = self.lane, self.lane.ctx.policy
         where = {"account": lane.account, "platform": lane.network, "persona": key, "reason": str(exc)}
         if not isinstance(exc, RejectedError) and self.attempt < policy.retries:
@@ -158,7 +161,11 @@ class Personas:
             event(logging.WARNING, "profile-unreadable", **where, attempt=self.attempt, wait_s=f"{wait:.1f}")
             return self.next_at
         self.check, self.attempt, self.next_at = None, 0, None
-        event(logging.WARNING, "profile-unreadable", **where, note="not compared until the next start")
+        if lane.ctx.ledger.last_good_switch(lane.account, lane.network) is None:
+            event(logging.WARNING, "profile-unreadable", **where, note="never switched: switching")
+            self.want(key, None, repair=True)
+        else:
+            event(logging.WARNING, "profile-unreadable", **where, note="not compared until the next start")
         return lane.ctx.clock()
 
     def _switch(self, now: datetime) -> datetime | None:

@@ -411,19 +411,27 @@ def _feed_files(change, path: str) -> bool:
     return name.endswith((".yaml", ".yml")) and not name.startswith(".") and "/." not in path
 
 
-def run(service: Service) -> int:
-    """Start, wait for SIGTERM or SIGINT, stop. Returns the exit code. Around it, what the
-    operator sees (`bot.ops`): notifications, /healthz and /metrics, systemd's READY,
-    WATCHDOG and STOPPING, as the settings ask."""
-    from bot.ops import Ops
+class Around:
+    """What runs around the service's life (`bot.ops.Ops` is the one the CLI gives:
+    notifications, /healthz and /metrics, systemd's READY, WATCHDOG and STOPPING). This
+    one does nothing."""
 
+    def starting(self) -> None: ...
+    def ready(self) -> None: ...
+    def stopping(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def run(service: Service, ops: Around | None = None) -> int:
+    """Start, wait for SIGTERM or SIGINT, stop. Returns the exit code. `ops` is told when
+    the service is starting, ready and stopping, and closed at the end."""
     stop = threading.Event()
 
     def on_signal(signum, frame):
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    ops = Ops(service)
+    ops = ops or Around()
     try:
         try:
             ops.starting()

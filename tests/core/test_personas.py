@@ -256,3 +256,21 @@ def test_a_profile_refused_for_good_is_not_asked_again(tmp_path, clock, x, blues
     engine.start()
     drive(engine, clock, clock() + timedelta(seconds=600))
     assert len([c for c in bluesky.calls if c.kind == "profile"]) == before + 1
+
+
+def test_a_first_start_that_cannot_read_the_profile_switches_and_posts_nothing_before(tmp_path, clock, x, bluesky):
+    """Never switched, and the profile cannot be read: past the read's retries the persona
+    is put on by a switch, retried until the network is back; no post goes out before."""
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    back = at("10:00", 40)
+    for kind in ("profile", "switch", "post"):
+        bluesky.down(kind, lambda: TransientError("bluesky: connection refused"), until=back)
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky}, env={"BOT_BACKOFF": "1"})
+    engine.start()
+    drive(engine, clock, at("10:10"))
+    assert [s[1:3] for s in switches(ledger) if s[0] == "bluesky"][0] == ("telegraph-p", "posted")
+    posts = [c for c in bluesky.calls if c.kind == "post"]
+    assert posts and all(c.at >= back for c in posts)  # held while the persona was not known to be worn
+    assert [name for name, _ in posted_as(bluesky)][0] == "Telegraph Paper"
+    assert bluesky.profiles["telegraph"].name == "Revolutionary Times"

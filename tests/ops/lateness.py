@@ -22,7 +22,7 @@ from tests.fakes.x_server import FakeXServer
 from tests.ops.receiver import Receiver, dead_url
 from tests.support.env import token, x_env
 from tests.support.feeds import story
-from tests.support.proc import BotProcess, actions, iso_in
+from tests.support.proc import BotProcess, actions
 
 
 @dataclass
@@ -61,7 +61,7 @@ def measure(target: str, workdir: Path, *, entries: int = 40, gap: float = 0.1) 
         url = {"none": None, "refused": dead_url(), "hanging": rx.url}[target]
         env = x_env(x.base_url, ("alpha", "beta"), BOT_RETRIES="0", **({"BOT_NOTIFY": url} if url else {}))
         x.fail("401", count=10 * entries, path="/2/tweets", token=token("beta"))
-        bot = BotProcess(["run", "--posts", str(root), "--start-at", iso_in(1.5), "--speed", str(1 / gap),
+        bot = BotProcess(["run", "--posts", str(root), "--start-at", "+1.5s", "--speed", str(1 / gap),
                           "--ledger", str(workdir / "ledger.sqlite3")], env, workdir, f"run-{target}")
         try:
             settled = lambda: len(actions(bot.lines(), "posted")) + len(actions(bot.lines(), "failed")) >= entries  # noqa: E731

@@ -14,7 +14,7 @@ from tests.ops.support import get, wait_until
 from tests.reliability.leaks import find_leaks
 from tests.support.env import APP_SECRETS, account_secrets, x_env
 from tests.support.feeds import story
-from tests.support.proc import BotProcess, iso_in, run_bot, tracebacks
+from tests.support.proc import BotProcess, run_bot, tracebacks
 
 
 def feed(root):
@@ -39,7 +39,7 @@ def test_a_rehearsal_with_every_operations_setting(tmp_path, x_server):
         env = x_env(x_server.base_url, ("alpha", "beta"), BOT_HTTP=f"127.0.0.1:{port}", BOT_NOTIFY=rx.url,
                     BOT_LOG_FORMAT="json", BOT_RETRIES="2", BOT_BACKOFF="0.1")
         x_server.fail("401", path="/2/tweets")  # the first post is refused for good: failed
-        bot = BotProcess(["run", "--posts", str(root), "--start-at", iso_in(2), "--speed", "240", "--ledger", str(ledger)],
+        bot = BotProcess(["run", "--posts", str(root), "--start-at", "+2s", "--speed", "240", "--ledger", str(ledger)],
                          env, tmp_path, "run")
         base = f"http://127.0.0.1:{port}"
         try:
@@ -94,7 +94,7 @@ def test_json_logs_of_a_whole_rehearsal_parse_and_carry_no_secret(tmp_path, x_se
     env = x_env(x_server.base_url, ("alpha", "beta"), BOT_LOG_FORMAT="json", BOT_RETRIES="2", BOT_BACKOFF="0.05")
     x_server.fail("503", path="/2/tweets")
     x_server.fail("401", path="/2/tweets")
-    bot = BotProcess(["run", "--posts", str(root), "--start-at", iso_in(1.5), "--speed", "240", "--ledger",
+    bot = BotProcess(["run", "--posts", str(root), "--start-at", "+1.5s", "--speed", "240", "--ledger",
                       str(tmp_path / "ledger.sqlite3")], env, tmp_path, "run")
     try:
         bot.wait_for(lambda: '"event": "posted"' in bot.stderr(), 15, "a first post")

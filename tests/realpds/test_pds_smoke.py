@@ -25,7 +25,7 @@ from atproto_client.request import Request
 
 from .harness import Account, DelayProxy, RealPDS, XrpcError
 
-pytestmark = pytest.mark.realpds
+pytestmark = [pytest.mark.realpds, pytest.mark.xdist_group("realpds")]  # one PDS per run, not per worker
 
 POST = "app.bsky.feed.post"
 # Non-ASCII on purpose: combining accent (NFD), ZWJ emoji, CJK, right-to-left, a newline.
@@ -125,6 +125,7 @@ def test_blob_round_trip(real_pds: RealPDS, account: Account, pds_proxy: DelayPr
     assert real_pds.get_blob(account.did, blob.cid.encode()) == picture
 
 
+@pytest.mark.slow  # the harness itself (a PDS restart and kill); the bot's own outage tests restart it too
 def test_restart_and_kill_keep_accounts_records_and_sessions(real_pds: RealPDS, account: Account) -> None:
     client = client_for(real_pds.url, account)
     first = post(client, "before the restart")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.reliability.common import MB, Figures
 from tests.support.env import x_env as base_env
-from tests.support.proc import BotProcess as Bot, iso_in, tracebacks
+from tests.support.proc import BotProcess as Bot, tracebacks
 
 MEMORY_LIMIT = 200 * MB
 POSTED = ("base-morning", "base-crier", "base-photo", "base-reply")
@@ -88,7 +88,7 @@ def run_case(case, workdir: Path, module, shared) -> CaseResult:
     env = base_env(None, ())
     start, end = _base_window(case, workdir / "reference", module, shared)
     args = ["run", "--dry-run", "--posts", root.name, "--years-later", "110", "--from", start,
-            "--until", end, "--start-at", iso_in(1.5), "--speed", "14400"]
+            "--until", end, "--start-at", "+1.5s", "--speed", "14400"]
     bot = Bot(args, env, workdir, name="run")
 
     def published() -> set[str]:

@@ -18,7 +18,7 @@ from tests.reliability import feeds
 from tests.reliability.common import Figures, HookedX
 from tests.support.env import APP_SECRETS, account_secrets, x_env as base_env, token
 from tests.support.ledger import ledger_rows
-from tests.support.proc import BotProcess as Bot, iso_in, run_command, tracebacks
+from tests.support.proc import BotProcess as Bot, run_command, tracebacks
 
 DOTENV_ONLY = {
     "MASTODON_ACCESS_TOKEN": "mastodon-token-ZZ-LEAKCHECK-M",
@@ -91,7 +91,7 @@ def run_leaks(workdir: Path) -> LeakReport:
         command(["check", "--posts", "nowhere"], expect=None)
         command(["--env-file", "missing.env", "check"], expect=2)
         (workdir / "empty.env").write_text("")  # beta's tokens missing: run must name them, not print others
-        missing = command(["--env-file", "empty.env", "run", "--posts", "posts", "--start-at", iso_in(1),
+        missing = command(["--env-file", "empty.env", "run", "--posts", "posts", "--start-at", "+1s",
                            "--ledger", str(workdir / "nobeta.sqlite3")], expect=1)
         if "X_BETA_ACCESS_TOKEN" not in missing:
             report.problems.append("bot run without beta's tokens did not name them")
@@ -108,7 +108,7 @@ def run_leaks(workdir: Path) -> LeakReport:
             fake.fail("reset_after_read", path="/2/tweets", token=t)
             fake.fail("malformed_json", path="/2/tweets", token=t)
             fake.fail("403_453", path="/1.1/account/update_profile.json", token=t)
-        bot = Bot(["run", "--posts", "posts", "--start-at", iso_in(2.5), "--speed", "60", "--ledger", str(ledger)],
+        bot = Bot(["run", "--posts", "posts", "--start-at", "+2.5s", "--speed", "60", "--ledger", str(ledger)],
                   env, workdir, name="leak-run")
         try:
             bot.wait_for(lambda: len(ledger_rows(ledger)) >= len(spec.items)
@@ -129,7 +129,7 @@ def run_leaks(workdir: Path) -> LeakReport:
         if uncertain:
             command(["resolve", uncertain[0], "--posted", "--remote-id", "123", "--ledger", str(ledger)])
         command(["resolve", "no-such-entry", "--not-posted", "--ledger", str(ledger)], expect=1)
-        dry = Bot(["run", "--dry-run", "--posts", "posts", "--start-at", iso_in(1.5), "--speed", "600"], env, workdir,
+        dry = Bot(["run", "--dry-run", "--posts", "posts", "--start-at", "+1.5s", "--speed", "600"], env, workdir,
                   name="leak-dry")
         try:
             dry.wait_for(lambda: dry.stdout().count("post ") >= len(spec.items), 20, "the dry run")

@@ -124,7 +124,7 @@ def test_a_storm_that_falls_late_in_its_lane_still_switches_the_persona(tmp_path
     feed = feeds.write(spec, tmp_path / "feed")
     ledger = tmp_path / "ledger.sqlite3"
     with HookedX(delay=1.5) as slow:  # every request takes 1.5 s: a2 waits behind a1 past the grace of 1 s
-        args = ["run", "--posts", str(feed), "--start-at", iso_in(6), "--speed", "60", "--ledger", str(ledger)]
+        args = ["run", "--posts", str(feed), "--start-at", "+6s", "--speed", "60", "--ledger", str(ledger)]
         bot = Bot(args, base_env(slow.base_url, spec.accounts, BOT_GRACE=1), tmp_path, "run")
         bot.wait_for(lambda: [a for a in actions(bot.lines(), "missed") if a["entry"] == "a2"], 30, "a2 missed")
         bot.wait_for(lambda: len(slow.requests(PROFILE)) == 2 and not slow.open_requests(), 10, "the storm's switch")

@@ -10,7 +10,7 @@ import time
 
 from tests.support.env import clean_env, x_env
 from tests.support.feeds import alternating
-from tests.support.proc import BotProcess, actions, iso_in, run_bot
+from tests.support.proc import BotProcess, actions, run_bot
 
 FEED = """title: Reload
 timezone: UTC
@@ -32,7 +32,7 @@ def test_files_added_and_edited_while_running_take_effect(tmp_path):
     (feed / "feed.yaml").write_text(FEED)
     # one minute of history is a fifth of a second of rehearsal
     (feed / "a.yaml").write_text("date: 1917-11-06\nposts:\n" + post("08:00", "first", "first") + post("08:20", "edited", "before the edit"))
-    bot = BotProcess(["run", "--posts", str(feed), "--start-at", iso_in(3), "--speed", "300", "--ledger", str(tmp_path / "l.sqlite3")],
+    bot = BotProcess(["run", "--posts", str(feed), "--start-at", "+3s", "--speed", "300", "--ledger", str(tmp_path / "l.sqlite3")],
                      clean_env(), tmp_path, "run")
     try:
         bot.wait_for(lambda: any(line.split(" ")[1:2] == ["watching"] for line in bot.lines()), 20, "the watcher")
@@ -52,7 +52,7 @@ def test_sigterm_during_a_call_exits_0_within_10_s_and_records_it_uncertain(tmp_
     ledger = tmp_path / "ledger.sqlite3"
     env = x_env(x_server.base_url, ("alpha",), X_TIMEOUT="60")
     x_server.fail("hang", path="/2/tweets", hang_seconds=60)
-    bot = BotProcess(["run", "--posts", str(feed), "--start-at", iso_in(2), "--speed", "60", "--ledger", str(ledger)],
+    bot = BotProcess(["run", "--posts", str(feed), "--start-at", "+2s", "--speed", "60", "--ledger", str(ledger)],
                      env, tmp_path, "run")
     bot.wait_for(lambda: x_server.tweets(), 20, "the first call")
     started = time.monotonic()

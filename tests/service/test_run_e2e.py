@@ -33,7 +33,7 @@ def test_a_rehearsal_posts_on_time_and_stops_on_sigterm(tmp_path, x_server):
     feed = alternating(tmp_path / "feed", 6, gap_minutes=1, storm_at=3)
     ledger = tmp_path / "ledger.sqlite3"
     env = x_env(x_server.base_url, ("alpha", "beta"))
-    bot = BotProcess(["run", "--posts", str(feed), "--start-at", iso_in(3), "--speed", "120", "--ledger", str(ledger)],
+    bot = BotProcess(["run", "--posts", str(feed), "--start-at", "+3s", "--speed", "120", "--ledger", str(ledger)],
                      env, tmp_path, "run")
     try:
         bot.wait_for(lambda: len(x_server.tweets()) >= 6, 30, "six posts")
@@ -59,7 +59,7 @@ def test_rehearsal_publishes_the_sample_feed_in_order(tmp_path, x_server):
     posts = [e for e in expected if e["text"] is not None]
     span = (datetime.fromisoformat(expected[-1]["scheduled"]) - datetime.fromisoformat(expected[0]["scheduled"])).total_seconds() / 3600
     env = x_env(x_server.base_url, ACCOUNTS)
-    bot = BotProcess(["run", "--posts", str(SAMPLE), "--years-later", "110", "--start-at", iso_in(5),
+    bot = BotProcess(["run", "--posts", str(SAMPLE), "--years-later", "110", "--start-at", "+5s",
                       "--speed", "3600", "--ledger", str(tmp_path / "ledger.sqlite3")], env, tmp_path, "run")
     try:
         bot.wait_for(lambda: len(x_server.tweets()) >= len(posts), span + 40, "every post")
@@ -122,7 +122,7 @@ def test_second_run_on_the_same_ledger_refuses_to_start(tmp_path, x_server):
 
 def test_dry_run_prints_the_sequence_and_leaves_the_default_ledger_alone(tmp_path):
     alternating(tmp_path / "posts", 6, gap_minutes=1, storm_at=3)
-    bot = BotProcess(["run", "--dry-run", "--start-at", iso_in(2), "--speed", "600"], clean_env(), tmp_path, "dry")
+    bot = BotProcess(["run", "--dry-run", "--start-at", "+2s", "--speed", "600"], clean_env(), tmp_path, "dry")
     assert bot.reap(timeout=30) == 0  # it ends on its own once every post is out
     printed = bot.stdout()
     heads = [line for line in printed.splitlines() if " as " in line and "  [e" in line]

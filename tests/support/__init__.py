@@ -4,5 +4,6 @@
 - `env`: clean environments and fake credentials;
 - `proc`: `bot` as a subprocess or in process (click), and its log lines;
 - `engine`: the service core in process, with a manual clock and a scripted
-  publisher subclassing the real `Publisher`.
+  publisher subclassing the real `Publisher`;
+- `examples`: how many examples a property test tries (a quarter by default).
 """

@@ -51,6 +51,7 @@ from bot.errors import (
 from bot.publishers.base import (
     AccountSettings,
     Found,
+    Limits,
     MediaItem,
     OutgoingPost,
     Persona,
@@ -64,15 +65,12 @@ from bot.publishers.bluesky.failures import (
     map_error,
     maybe_taken,
 )
-from bot.publishers.bluesky.publisher import LIMITS, BlueskyPublisher
 from bot.publishers.bluesky.records import delivery_rkey, link_facets, split_remote_id
 from bot.publishers.bluesky.session import SessionFile
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICE = "https://bsky.social"
-MAX_IMAGES = LIMITS.images
-MAX_IMAGE_BYTES = LIMITS.image_bytes
 POST = "app.bsky.feed.post"
 PROFILE = "app.bsky.actor.profile"
 T = TypeVar("T")
@@ -81,13 +79,17 @@ class BlueskyClient:
     """One account's calls to its PDS (the `bluesky` publisher builds it)."""
 
     def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float, state_dir: Path,
-                 sending: Callable[[], None] = lambda: None) -> None:
+                 limits: Limits, sending: Callable[[], None] = lambda: None) -> None:
+        """`limits`: the network's, as the publisher declares them (images per post, bytes per image);
+        `sending()` before each request (Deposed: it does not go out)."""
         self.account = account
         self.env = env
-        self._sending = sending  # before each request (Deposed: it does not go out)
+        self.limits = limits
+        self._sending = sending
         prefix = f"BLUESKY_{env_name(self.account.key)}_"
-        self.handle = self.env.get(prefix + "HANDLE", "")
-        self._password = self.env.get(prefix + "APP_PASSWORD", "")
+        self.handle_var, self.password_var = prefix + "HANDLE", prefix + "APP_PASSWORD"
+        self.handle = self.env.get(self.handle_var, "")
+        self._password = self.env.get(self.password_var, "")
         self.service = (self.env.get(prefix + "SERVICE") or DEFAULT_SERVICE).rstrip("/")
         self.timeout = timeout
         safe_key = re.sub(r"[^A-Za-z0-9_.-]", "_", self.account.key)
@@ -191,8 +193,8 @@ class BlueskyClient:
         return {"uri": uri, "cid": cid}
 
     def _images_embed(self, media: tuple[MediaItem, ...]) -> dict[str, Any]:
-        if len(media) > MAX_IMAGES:
-            raise RejectedError(f"bluesky takes at most {MAX_IMAGES} images, got {len(media)}")
+        if len(media) > self.limits.images:
+            raise RejectedError(f"bluesky takes at most {self.limits.images} images, got {len(media)}")
         images = [{"alt": item.alt or "", "image": self._upload(item.path)} for item in media]
         return {"$type": "app.bsky.embed.images", "images": images}
 
@@ -202,8 +204,8 @@ class BlueskyClient:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise RejectedError(f"cannot read image {path}: {exc.strerror}") from None
-        if len(data) > MAX_IMAGE_BYTES:
-            raise RejectedError(f"image {path} is {len(data)} bytes; bluesky takes at most {MAX_IMAGE_BYTES}")
+        if len(data) > self.limits.image_bytes:
+            raise RejectedError(f"image {path} is {len(data)} bytes; bluesky takes at most {self.limits.image_bytes}")
         mime = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
         out = self._call(
             f"upload of {Path(path).name}",
@@ -343,7 +345,7 @@ class BlueskyClient:
     def _ensure_client(self) -> Client:
         if self._client is not None:
             return self._client
-        missing = BlueskyPublisher.missing_credentials(self.account.key, self.env)
+        missing = [name for name in (self.handle_var, self.password_var) if not self.env.get(name)]
         if missing:
             raise RejectedError(f"bluesky account {self.account.key} lacks {', '.join(missing)}")
         saved = self._session_file.load()

@@ -28,7 +28,7 @@ import hashlib
 import mimetypes
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,7 +64,6 @@ from bot.errors import (
 )
 from bot.publishers.base import AccountSettings, Found, MediaItem, OutgoingPost, Persona, Profile, deposed_in
 from bot.publishers.mastodon.content import same_text, status_text
-from bot.publishers.mastodon.publisher import MastodonPublisher
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 _T = TypeVar("_T")
@@ -122,9 +121,11 @@ class MastodonClient:
     name = "mastodon"
 
     def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float,
-                 sending: Callable[[], None] = lambda: None) -> None:
+                 credentials: Sequence[str], sending: Callable[[], None] = lambda: None) -> None:
+        """`credentials`: the names of the instance URL's and the access token's variables;
+        `sending()` before each request (Deposed: it does not go out)."""
         self.account = account
-        url_var, token_var = MastodonPublisher.required_credentials(account.key)
+        url_var, token_var = credentials
         self._token = env[token_var]
         self.base_url = env[url_var].strip().rstrip("/")
         self.visibility = _visibility(account)

@@ -88,7 +88,7 @@ import io
 import logging
 import mimetypes
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -121,7 +121,6 @@ from bot.publishers.x.failures import (
     error_for_exception,
     problems_of,
 )
-from bot.publishers.x.publisher import XPublisher
 from bot.publishers.x.shown import post_matches, profile_of, utc, v1_avatar, x_time
 
 TWEEPY_HOST = "https://api.twitter.com"  # where tweepy.Client sends v2 calls
@@ -192,10 +191,11 @@ class XClient:
     """One account's calls to X (the `x` publisher builds it; credentials already checked)."""
 
     def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float,
-                 sending: Callable[[], None] = lambda: None) -> None:
+                 credentials: Sequence[str], sending: Callable[[], None] = lambda: None) -> None:
+        """`credentials`: the names of the API key, its secret, the access token and its secret;
+        `sending()` before each request (Deposed: it does not go out)."""
         self.account = account
-        names = XPublisher.required_credentials(account.key)
-        key, secret, token, token_secret = (env[n] for n in names)
+        key, secret, token, token_secret = (env[n] for n in credentials)
         self._secrets = tuple(s for s in (secret, token, token_secret, key) if len(s) >= 4)
         base_url = base_url_setting(env)
         self._timeout = timeout
