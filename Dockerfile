@@ -6,6 +6,7 @@
 # and BOT_CACHE lines stay commented out: --env-file and -e override the ENV below.
 # With BOT_HTTP set (in a container: BOT_HTTP=0.0.0.0:9108 and -p 127.0.0.1:9108:9108 to
 # reach it from the host), the HEALTHCHECK asks /healthz; without it, it passes.
+# Two bots on one PostgreSQL ledger (one active, one standby): deploy/compose.yaml.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,7 +18,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install --no-cache-dir '.[mastodon,bluesky,notify,http]' \
+RUN pip install --no-cache-dir '.[mastodon,bluesky,notify,http,postgres]' \
     && useradd --system --home /state bot \
     && mkdir -p /state && chown bot /state
 

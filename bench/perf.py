@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/perf.py [--entries 100000] [--runs 3] [--idle 60]
                                    [--lateness 200] [--pepys ../shared/corpora/pepys/posts]
+                                   [--only lateness]
 
 Every command runs as a subprocess. Wall time and peak RSS of one-shot
 commands come from a fresh wrapper process (its RUSAGE_CHILDREN ru_maxrss is
@@ -12,6 +13,11 @@ cache folder, "warm" runs reuse one where nothing changed.
 
 Also checked on every run: cached and uncached runs print the same check
 output and the same preview JSON (exit status 1 when they do not).
+
+Lateness is measured twice: with the SQLite ledger and with a PostgreSQL ledger
+over loopback TCP (a throwaway server made with Debian's initdb, fsync on, one
+fresh database per run; one process, which takes the lease before the first
+entry). Where PostgreSQL cannot be had, its rows say why.
 
 The package's bytecode is compiled first (`compileall`), as `pip install`
 does: with PYTHONDONTWRITEBYTECODE set and an editable install, every
@@ -317,8 +323,11 @@ def service(rows: dict[str, Row], folder: Path, work: Path, ledger: Path, info: 
             stop(proc)
 
 
-def lateness(rows: dict[str, Row], folder: Path, work: Path, info: FeedFacts, runs: int, count: int, lead: float) -> None:
-    """`count` entries one minute apart after the feed's last day, replayed 50 ms apart to the fake X server."""
+def lateness(rows: dict[str, Row], folder: Path, work: Path, info: FeedFacts, runs: int, count: int, lead: float,
+             ledger=None, prefix: str = "late") -> None:
+    """`count` entries one minute apart after the feed's last day, replayed 50 ms apart to the fake X server.
+    `ledger(n)`: the ledger of run n (default: a SQLite file); the figures go to rows PREFIX-p50, -p99, -max."""
+    ledger = ledger or (lambda n: str(work / f"late-ledger-{n}.sqlite3"))
     late_feed = work / "feed-lateness"
     shutil.rmtree(late_feed, ignore_errors=True)
     shutil.copytree(folder, late_feed)
@@ -356,7 +365,7 @@ def lateness(rows: dict[str, Row], folder: Path, work: Path, info: FeedFacts, ru
             log.unlink(missing_ok=True)
             start_at = (datetime.now(UTC) + timedelta(seconds=lead)).isoformat()
             with open(log, "wb") as handle:
-                proc = subprocess.Popen(bot("run", "--posts", str(late_feed), "--ledger", str(work / f"late-ledger-{n}.sqlite3"),
+                proc = subprocess.Popen(bot("run", "--posts", str(late_feed), "--ledger", ledger(n),
                                             "--years-later", str(info.years_later), "--from", replay_day.isoformat(),
                                             "--start-at", start_at, "--speed", str(LATE_SPEED)),
                                         env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=handle)
@@ -369,11 +378,33 @@ def lateness(rows: dict[str, Row], folder: Path, work: Path, info: FeedFacts, ru
             if len(late) < count:
                 raise SystemExit(f"only {len(late)} of {count} lateness probes were posted; see {log}")
             late.sort()
-            rows["late-p50"].other.append(late[len(late) // 2])
-            rows["late-p99"].other.append(late[min(len(late) - 1, int(len(late) * 0.99))])
-            rows["late-max"].other.append(late[-1])
+            rows[f"{prefix}-p50"].other.append(late[len(late) // 2])
+            rows[f"{prefix}-p99"].other.append(late[min(len(late) - 1, int(len(late) * 0.99))])
+            rows[f"{prefix}-max"].other.append(late[-1])
     finally:
         stop(server)
+
+
+def pg_lateness(rows: dict[str, Row], folder: Path, work: Path, info: FeedFacts, runs: int, count: int, lead: float) -> None:
+    """The same probe on a PostgreSQL ledger over loopback TCP (a throwaway server, fsync on)."""
+    from tests.support.postgres import Cluster, unavailable
+
+    why = unavailable()
+    if why is None:
+        try:
+            cluster = Cluster(durable=True).start()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if why is not None:
+        for key in ("pg-late-p50", "pg-late-p99", "pg-late-max"):
+            rows[key].text = f"skipped: {why}"
+        print(f"PostgreSQL lateness skipped: {why}", file=sys.stderr)
+        return
+    try:
+        lateness(rows, folder, work, info, runs, count, lead, ledger=lambda n: cluster.create_database("late"),
+                 prefix="pg-late")
+    finally:
+        cluster.stop()
 
 
 # -- the table ---------------------------------------------------------------------
@@ -399,6 +430,8 @@ def new_rows(count: int) -> dict[str, Row]:
         Row("start", "<= 1.0 s"), Row("service-rss", "<= 300 MB"), Row("idle-cpu", "<= 1 %", unit="%"),
         Row("reload", "<= 1 s"),
         Row("late-p50", "", unit="ms"), Row("late-p99", "<= 10 ms", unit="ms"), Row("late-max", "<= 50 ms", unit="ms"),
+        Row("pg-late-p50", "", unit="ms"), Row("pg-late-p99", "<= 10 ms", unit="ms"),
+        Row("pg-late-max", "<= 50 ms", unit="ms"),
         Row("floor"), Row("ratio", "<= 1.5", unit="x"),
     ]
     return {r.name: r for r in rows}
@@ -415,6 +448,9 @@ LABELS = {
     "late-p50": "posting lateness p50 ({count} posts 50 ms apart, fake X)",
     "late-p99": "posting lateness p99",
     "late-max": "posting lateness max",
+    "pg-late-p50": "posting lateness p50, PostgreSQL ledger over loopback",
+    "pg-late-p99": "posting lateness p99, PostgreSQL ledger",
+    "pg-late-max": "posting lateness max, PostgreSQL ledger",
     "floor": "floor: `yaml.load(CSafeLoader)` of the same files",
     "ratio": "cold check / floor",
 }
@@ -427,11 +463,14 @@ def table(title: str, rows: dict[str, Row], notes: dict) -> str:
            "| measurement | wall time (s) | peak RSS (MB) | other | target |",
            "| --- | --- | --- | --- | --- |"]
     for key, row in rows.items():
+        if notes.get("only") and not (row.wall or row.rss or row.other or row.text):
+            continue  # not measured in this run (--only)
         label = LABELS[key].format(**notes)
-        other = spread(row.other, ".1f" if row.unit in ("%", "x") else ".0f") + (f" {row.unit}" if row.other else "")
+        other = row.text or spread(row.other, ".1f" if row.unit in ("%", "x") else ".0f") + (f" {row.unit}" if row.other else "")
         out.append(f"| {label} | {spread(row.wall, '.2f')} | {spread(row.rss, '.0f')} | {other} | {row.target} |")
-    out += ["", f"Cached and uncached runs: check output identical: {'yes' if notes['same']['check'] else 'NO'}; "
-                f"preview JSON identical: {'yes' if notes['same']['preview'] else 'NO'}."]
+    if notes["same"]:
+        out += ["", f"Cached and uncached runs: check output identical: {'yes' if notes['same']['check'] else 'NO'}; "
+                    f"preview JSON identical: {'yes' if notes['same']['preview'] else 'NO'}."]
     return "\n".join(out)
 
 
@@ -439,22 +478,26 @@ def bench_feed(title: str, folder: Path, work: Path, args) -> tuple[str, bool]:
     info = facts(folder)
     rows = new_rows(args.lateness)
     same: dict = {}
-    print(f"[{title}] one-shot commands ...", file=sys.stderr)
-    one_shot(rows, folder, work, args.runs, same)
-    cold = statistics.median(rows["check-cold"].wall)
-    rows["ratio"].other = [cold / statistics.median(rows["floor"].wall)]
-    print(f"[{title}] ledger of {args.ledger_rows} rows ...", file=sys.stderr)
-    ledger = work / "ledger.sqlite3"
-    ledger.unlink(missing_ok=True)
-    count = build_ledger(ledger, folder, info.years_later, args.ledger_rows)
-    print(f"[{title}] service ...", file=sys.stderr)
-    service(rows, folder, work, ledger, info, args.runs, args.idle)
-    lead = max(5.0, 3 * statistics.median(rows["start"].wall) + 3)
+    count, lead = 0, 8.0
+    if args.only != "lateness":
+        print(f"[{title}] one-shot commands ...", file=sys.stderr)
+        one_shot(rows, folder, work, args.runs, same)
+        cold = statistics.median(rows["check-cold"].wall)
+        rows["ratio"].other = [cold / statistics.median(rows["floor"].wall)]
+        print(f"[{title}] ledger of {args.ledger_rows} rows ...", file=sys.stderr)
+        ledger = work / "ledger.sqlite3"
+        ledger.unlink(missing_ok=True)
+        count = build_ledger(ledger, folder, info.years_later, args.ledger_rows)
+        print(f"[{title}] service ...", file=sys.stderr)
+        service(rows, folder, work, ledger, info, args.runs, args.idle)
+        lead = max(5.0, 3 * statistics.median(rows["start"].wall) + 3)
     print(f"[{title}] lateness ...", file=sys.stderr)
     lateness(rows, folder, work, info, args.runs, args.lateness, lead)
+    print(f"[{title}] lateness, PostgreSQL ledger ...", file=sys.stderr)
+    pg_lateness(rows, folder, work, info, args.runs, args.lateness, lead + 2)
     notes = {"entries": info.entries, "files": info.files, "mb": info.megabytes, "runs": args.runs,
-             "same": same, "ledger": f"{count:,}", "idle": args.idle, "count": args.lateness}
-    return table(title, rows, notes), same["check"] and same["preview"]
+             "same": same, "ledger": f"{count:,}", "idle": args.idle, "count": args.lateness, "only": args.only}
+    return table(title, rows, notes), not same or (same["check"] and same["preview"])
 
 
 def import_pepys(source: Path, out: Path) -> str | None:
@@ -478,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledger-rows", type=int, default=LEDGER_ROWS, help="rows in the ledger of the start-up run")
     parser.add_argument("--pepys", type=Path, help="also bench the feed imported from this Pepys corpus folder")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--only", choices=["lateness"], help="measure only this (both ledgers)")
     args = parser.parse_args(argv)
 
     subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "bot")], check=False, stdout=subprocess.DEVNULL)

@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/reliability.py            # full: 55 kills on 300 entries, every fault, whole corpus
     .venv/bin/python bench/reliability.py --quick    # the CI-sized runs
+    .venv/bin/python bench/reliability.py --only failover   # two or three bots on PostgreSQL, the active one killed
 
 The engines are those of tests/reliability/ (crash, crosscrash, faults, badrun,
 leaks), so the bench and the tests measure the same thing. The crash suite runs
 twice: on X alone, and on a feed cross-posted to x, mastodon and bluesky (row
-"crash (cross-post)", `--only crash-cross`). Peak memory is the largest
+"crash (cross-post)", `--only crash-cross`). The failover suite needs PostgreSQL's
+initdb (Debian's `postgresql` package) and psycopg; without them it is skipped with
+one line. Peak memory is the largest
 resident size of any `bot` process the suite started. Exit status 1 when a
 figure breaks a promise (a duplicate, a silent loss, a traceback, a leaked
 secret, a problem noted by a suite, or a process over 200 MB).
@@ -18,6 +21,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: `tests` is a package
@@ -26,6 +30,7 @@ from tests.reliability.badrun import MEMORY_LIMIT, run_badinput  # noqa: E402
 from tests.reliability.common import MB, Figures  # noqa: E402
 from tests.reliability.crash import CrashConfig, run_crash  # noqa: E402
 from tests.reliability.crosscrash import CrossConfig, run_crosscrash  # noqa: E402
+from tests.reliability.failover import FAST, FailoverConfig, run_failover  # noqa: E402
 from tests.reliability.faults import run_faults  # noqa: E402
 from tests.reliability.leaks import run_leaks  # noqa: E402
 
@@ -53,10 +58,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized runs instead of the full suites")
     parser.add_argument("--seed", type=int, default=1917, help="seed of the crash suite's kill instants")
-    parser.add_argument("--only", choices=["crash", "crash-cross", "fault", "bad-input", "secrets"], action="append",
+    parser.add_argument("--only", choices=["crash", "crash-cross", "fault", "bad-input", "secrets", "failover"],
+                        action="append",
                         help="run only this suite (repeatable; crash-cross: the crash suite on a cross-posting feed)")
     args = parser.parse_args(argv)
-    wanted = set(args.only or ["crash", "crash-cross", "fault", "bad-input", "secrets"])
+    wanted = set(args.only or ["crash", "crash-cross", "fault", "bad-input", "secrets", "failover"])
     figures: list[Figures] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bot-reliability-") as tmp:
@@ -81,6 +87,14 @@ def main(argv=None) -> int:
             step("bad-input", lambda d: run_badinput(d, QUICK_CASES if args.quick else None))
         if "secrets" in wanted:
             step("secrets", run_leaks)
+        if "failover" in wanted:
+            from tests.support.postgres import unavailable
+
+            if reason := unavailable():
+                print(f"... failover skipped: {reason}", file=sys.stderr, flush=True)
+            else:
+                failover = replace(FAST if args.quick else FailoverConfig(), seed=args.seed)
+                step("failover", lambda d: run_failover(d, failover))
     print(table([row(f) for f in figures]))
     for f in figures:
         for note in f.notes:

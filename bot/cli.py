@@ -67,7 +67,7 @@ def window_options(f):
 
 
 def ledger_option(f):
-    return click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH", help="Ledger file (default: $BOT_LEDGER or ./state/ledger.sqlite3).")(f)
+    return click.option("--ledger", metavar="PATH|URL", help="Ledger: a SQLite file or a postgresql:// URL (default: $BOT_LEDGER or ./state/ledger.sqlite3).")(f)
 
 
 def load_or_fail(settings):
@@ -78,7 +78,7 @@ def load_or_fail(settings):
 
     now = clock()
     try:  # frozen: the feed lives until the command ends
-        loaded = load(settings, now=now, cache=feed_cache(settings), freeze=True, kept=kept_years_later(settings.ledger))
+        loaded = load(settings, now=now, cache=feed_cache(settings), freeze=True, kept=kept_years_later(settings.ledger_target))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if past := loaded.in_the_past(settings, now):
@@ -106,12 +106,12 @@ def echo_span(loaded) -> None:
 
 def open_ledger_readonly(settings):
     """The ledger opened read-only, or None when there is none yet."""
-    if not settings.ledger.exists():
-        return None
-    from bot.run.ledger import Ledger
+    from bot.run.ledger import ledger_exists, open_ledger
 
+    if not ledger_exists(settings.ledger_target):
+        return None
     try:
-        return Ledger.open(settings.ledger, readonly=True)
+        return open_ledger(settings.ledger_target, readonly=True)
     except LedgerError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -249,13 +249,14 @@ def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start
     """Post every entry at its anniversary until stopped (SIGTERM or SIGINT)."""
     import logging
 
-    from bot.run.logs import setup
+    from bot.run.logs import setup, url_secrets
     from bot.run.service import RunMode, Service, run as run_service
 
     settings = settings_for(ctx, posts, folder, years_later=years_later, ledger=ledger, start=start, end=end, accounts=accounts)
     # a dry run shows its posts on stdout, once
-    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO, fmt=settings.log_format)
-    resuming = settings.ledger_given and settings.ledger.exists()
+    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO, fmt=settings.log_format,
+          secrets=url_secrets(settings.ledger_url))
+    resuming = settings.ledger_given and (settings.postgres or settings.ledger.exists())
     mode = RunMode(dry_run=dry_run, start_at=parse_start(start_at, datetime.now(UTC), resuming=resuming), speed=speed)
     from bot.ops import Ops
 
@@ -304,17 +305,17 @@ def status(ctx, folder, posts, years_later, ledger, fmt):
 @click.pass_context
 def resolve(ctx, entry_id, posted, remote_id, platform, ledger):
     """Settle an uncertain entry by hand."""
-    from bot.run.ledger import Ledger
+    from bot.run.ledger import ledger_exists, open_ledger
 
     if posted is None:
         raise click.UsageError("say --posted or --not-posted")
     if remote_id and not posted:
         raise click.UsageError("--remote-id goes with --posted")
     settings = settings_for(ctx, ledger=ledger)
-    if not settings.ledger.exists():
+    if not ledger_exists(settings.ledger_target):
         raise click.ClickException(f"no ledger at {settings.ledger}")
     try:
-        with Ledger.open(settings.ledger, lock=False) as handle:
+        with open_ledger(settings.ledger_target, lock=False) as handle:
             rows = handle.resolve(entry_id, posted=posted, remote_id=remote_id, now=clock(), network=platform)
     except LedgerError as exc:
         raise click.ClickException(str(exc)) from None

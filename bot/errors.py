@@ -8,7 +8,9 @@ purpose is one of these; a message never contains a credential.
     ├── ImportFailed         `bot import` stopped before writing anything
     ├── LockHeld             another process holds a lock file (.holder says who)
     ├── LedgerError          the ledger cannot be opened or written
-    │   └── LedgerLocked     another process holds the ledger (.holder)
+    │   ├── LedgerLocked     another process holds the ledger (.holder)
+    │   └── Deposed          not (or no longer) the active process: nothing may be claimed,
+    │                        recorded or published (a PostgreSQL ledger's lease; .final)
     └── PublishError         a publisher call did not succeed
         ├── TransientError   nothing was created remotely: safe to retry
         │   └── RateLimited  wait .retry_after seconds (None: back off) then retry
@@ -69,6 +71,19 @@ class LedgerLocked(LedgerError):
         self.path = path
         self.holder = holder
         super().__init__(f"ledger {path} is held by {holder}")
+
+
+class Deposed(LedgerError):
+    """This process does not hold the lease: another one is (or may become) active.
+
+    `final`: the database refused a write because the epoch moved on (another process
+    took over); otherwise the lease merely lapsed locally (not renewed in time) and may
+    still be renewed.
+    """
+
+    def __init__(self, message: str, *, final: bool = True):
+        self.final = final
+        super().__init__(message)
 
 
 class PublishError(BotError):

@@ -7,7 +7,10 @@ reads `BOT_*` variables or knows a default path.
 | setting       | option           | variable         | default                                  |
 |---------------|------------------|------------------|------------------------------------------|
 | feed folder   | DIR, `--posts`   | BOT_POSTS        | ./posts                                  |
-| ledger        | `--ledger`       | BOT_LEDGER       | ./state/ledger.sqlite3                   |
+| ledger        | `--ledger`       | BOT_LEDGER       | ./state/ledger.sqlite3 (or postgresql://)|
+| failover      |                  | BOT_FAILOVER     | 15 s (PostgreSQL ledger: takeover time)  |
+| state folder  |                  | BOT_STATE        | the ledger file's folder, else ./state   |
+| feed id       |                  | BOT_FEED_ID      | feed.yaml's title and accounts           |
 | parse cache   |                  | BOT_CACHE        | the user's cache folder, per feed folder |
 | years_later   | `--years-later`  | BOT_YEARS_LATER  | feed.yaml, else the default rule         |
 | grace         |                  | BOT_GRACE        | 900 s                                    |
@@ -39,6 +42,8 @@ DEFAULT_GRACE = 900.0
 DEFAULT_RETRIES = 5
 DEFAULT_BACKOFF = 1.0
 DEFAULT_DAILY_LIMIT = 17  # X's free-tier daily cap
+DEFAULT_FAILOVER = 15.0
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +78,12 @@ class Settings:
     env: Mapping[str, str] = field(repr=False)
     years_later: int | None = None  # --years-later, else BOT_YEARS_LATER; see `years_later_for`
     years_later_from: str | None = None  # which of the two gave it
-    ledger: Path = Path(DEFAULT_LEDGER)
+    ledger: Path = Path(DEFAULT_LEDGER)  # the SQLite file (unused with a PostgreSQL ledger)
     ledger_given: bool = False  # by --ledger (a rehearsal uses no other ledger than one given so)
+    ledger_url: str | None = field(default=None, repr=False)  # a PostgreSQL ledger (may hold a password)
+    failover: float = DEFAULT_FAILOVER  # seconds within which a standby takes over (PostgreSQL ledger)
+    state: Path = Path(DEFAULT_LEDGER).parent  # the publishers' state (Bluesky sessions)
+    feed_id: str | None = None  # the feed's name in a PostgreSQL ledger (default: title and accounts)
     cache: Path = Path(".")
     grace: float = DEFAULT_GRACE
     retries: int = DEFAULT_RETRIES
@@ -96,6 +105,9 @@ class Settings:
         ConfigError names the first malformed value."""
         env = os.environ if env is None else env
         display = posts or env.get("BOT_POSTS") or DEFAULT_POSTS
+        target = os.fspath(ledger or env.get("BOT_LEDGER") or DEFAULT_LEDGER)
+        url = target if is_postgres(target) else None
+        path = Path(DEFAULT_LEDGER if url else target)
         return cls(
             posts=Path(display),
             display=display,
@@ -103,8 +115,12 @@ class Settings:
             years_later=years_later if years_later is not None else whole(env, "BOT_YEARS_LATER", None, 1, 5000),
             years_later_from="--years-later" if years_later is not None else (
                 "BOT_YEARS_LATER" if (env.get("BOT_YEARS_LATER") or "").strip() else None),
-            ledger=Path(ledger or env.get("BOT_LEDGER") or DEFAULT_LEDGER),
+            ledger=path,
             ledger_given=ledger is not None,
+            ledger_url=url,
+            failover=failover_seconds(env),
+            state=Path(env.get("BOT_STATE") or path.parent),
+            feed_id=(env.get("BOT_FEED_ID") or "").strip() or None,
             cache=cache_folder(env),
             grace=float(whole(env, "BOT_GRACE", int(DEFAULT_GRACE), 0)),
             retries=whole(env, "BOT_RETRIES", DEFAULT_RETRIES, 0),
@@ -118,6 +134,21 @@ class Settings:
             http=http_address(env, "BOT_HTTP"),
             log_format=choice(env, "BOT_LOG_FORMAT", ("text", "json")),
         )
+
+    @property
+    def postgres(self) -> bool:
+        """The ledger is a PostgreSQL database: several processes, one active."""
+        return self.ledger_url is not None
+
+    @property
+    def ledger_target(self) -> str | Path:
+        """What `bot.run.ledger.open_ledger` opens: the URL or the file."""
+        return self.ledger_url or self.ledger
+
+    @property
+    def ledger_name(self) -> str:
+        """The ledger as messages show it (a URL's password masked)."""
+        return masked_url(self.ledger_url) if self.ledger_url else str(self.ledger)
 
     def explicit_years_later(self, from_feed: int | None) -> tuple[int, str] | None:
         """(N, where it was given) when years_later is set: the option or variable, else feed.yaml."""
@@ -144,6 +175,29 @@ class Settings:
         unknown = [a for a in self.accounts if a not in known]
         if unknown:
             raise ConfigError(f"--account: the feed has no account {unknown[0]!r}")
+
+
+def is_postgres(target: str | os.PathLike) -> bool:
+    return os.fspath(target).lower().startswith(POSTGRES_SCHEMES)
+
+
+def masked_url(url: str) -> str:
+    """`url` with its password (in the authority or a `password=` parameter) shown as ***."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        userinfo, host = authority.rsplit("@", 1)
+        if ":" in userinfo:
+            authority = userinfo.split(":", 1)[0] + ":***@" + host
+    tail = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", slash + tail)
+    return scheme + sep + authority + tail
+
+
+def failover_seconds(env: Mapping[str, str]) -> float:
+    value = seconds(env, "BOT_FAILOVER", DEFAULT_FAILOVER)
+    if value < 1:
+        raise ConfigError(f"BOT_FAILOVER must be at least 1 second, not {env.get('BOT_FAILOVER')!r}")
+    return value
 
 
 def cache_folder(env: Mapping[str, str]) -> Path:

@@ -7,6 +7,8 @@ those directly in helper modules; test modules must not `import conftest`):
   `.peak_mb` is the child's own peak resident memory;
 - `invoke_bot(*args, cwd=..., env=...)` the same in-process through click's CliRunner
   (fast); an unexpected exception is re-raised, so a traceback fails the test;
+- `pg_cluster`, `pg_url`: a throwaway PostgreSQL server per test process, a fresh ledger
+  schema of it per test (tests.support.postgres; skipped where PostgreSQL cannot be had);
 - `base_feed_yaml`: BASE_FEED, a valid feed.yaml (accounts paper on x, crier on console;
   personas daily, evening, crier; Europe/Berlin, Gregorian).
 
@@ -21,6 +23,7 @@ import pytest
 
 from tests.support.env import clean_env
 from tests.support.feeds import BASE_FEED, REPO, make_feed as _make_feed
+from tests.support.postgres import pg_cluster, pg_url  # noqa: F401 (fixtures: a throwaway PostgreSQL)
 from tests.support.proc import invoke_bot as _invoke_bot, run_bot as _run_bot
 
 

@@ -520,5 +520,88 @@ def test_dockerfile_health_check_asks_healthz_through_the_probe():
     assert len(checks) == 1
     assert checks[0].endswith('CMD ["python", "-m", "bot.ops.probe"]') and "--interval=" in checks[0]
     installs = " ".join(rest for word, rest in instructions if word == "RUN")
-    assert "'.[mastodon,bluesky,notify,http]'" in installs
+    assert {"notify", "http"} <= image_extras(installs)
     assert "BOT_HTTP" not in image_env(DOCKERFILE)  # off unless the operator sets it
+
+
+def image_extras(installs: str) -> set[str]:
+    """The extras the image's `pip install '.[...]'` brings."""
+    found = re.search(r"pip install [^']*'\.\[([a-z,]+)\]'", installs)
+    assert found, "the image installs the project with its extras"
+    return set(found[1].split(","))
+
+
+# ---- docker compose: two bots on one PostgreSQL ledger ------------------------------
+
+COMPOSE = (REPO / "deploy" / "compose.yaml").read_text(encoding="utf-8")
+
+
+def compose_services() -> dict:
+    import yaml
+
+    return yaml.safe_load(COMPOSE)["services"]  # the x-bot anchor merged into each bot
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:?message} and ${VAR:-default} against `env` (KeyError: unset)."""
+    def one(match) -> str:
+        name, op, arg = match[1], match[2], match[3]
+        if env.get(name):
+            return env[name]
+        if op == ":-":
+            return arg
+        raise KeyError(f"{name}: {arg}")
+    return re.sub(r"\$\{(\w+)(?:(:[?-])([^}]*))?\}", one, value)
+
+
+def test_compose_runs_two_bots_on_one_postgresql_ledger_once_it_is_healthy():
+    services = compose_services()
+    bots = {name: s for name, s in services.items() if name != "postgres"}
+    assert sorted(bots) == ["bot-a", "bot-b"]
+    database = services["postgres"]
+    assert database["healthcheck"]["test"][-1].startswith("pg_isready")
+    assert any(v.endswith(":/var/lib/postgresql/data") and not v.startswith((".", "/")) for v in database["volumes"])
+    env = {"POSTGRES_PASSWORD": "s3cret-pw"}
+    urls = {interpolate(bot["environment"]["BOT_LEDGER"], env) for bot in bots.values()}
+    assert urls == {f"postgresql://bot:s3cret-pw@postgres:5432/{database['environment']['POSTGRES_DB']}"}
+    assert interpolate(database["environment"]["POSTGRES_PASSWORD"], env) == "s3cret-pw"
+    with pytest.raises(KeyError, match="set POSTGRES_PASSWORD"):
+        interpolate(next(iter(bots.values()))["environment"]["BOT_LEDGER"], {})
+    feeds, states = set(), set()
+    for name, bot in bots.items():
+        assert bot["depends_on"] == {"postgres": {"condition": "service_healthy"}}, name
+        assert bot["build"] == ".." and bot["env_file"] == "../.env"
+        volumes = [v.split(":") for v in bot["volumes"]]  # SOURCE:TARGET[:MODE]
+        mounts = {v[0]: v[1] for v in volumes}
+        assert ["../posts", "/feed", "ro"] in volumes  # the feed, read-only
+        feeds.add(mounts["../posts"])
+        states.add(next(src for src, dst in mounts.items() if dst == "/state"))
+        settings = Settings.resolve({k: interpolate(str(v), env) for k, v in bot["environment"].items()})
+        assert settings.postgres and settings.failover == 15
+        assert str(settings.posts) == mounts["../posts"] and str(settings.state) == "/state"
+        assert str(settings.cache).startswith("/state/")
+    assert feeds == {"/feed"} and len(states) == 2  # one feed; each bot its own state folder
+    assert "postgres" in image_extras(" ".join(rest for word, rest in dockerfile_instructions(DOCKERFILE)
+                                               if word == "RUN"))
+
+
+def test_compose_needs_no_path_from_the_example_config():
+    """The example config's path lines stay commented out: compose's `environment` sets them."""
+    example = systemd_env_file(EXAMPLE)
+    assert not {"BOT_POSTS", "BOT_LEDGER", "BOT_CACHE", "BOT_STATE"} & set(example)
+    assert example.get("BOT_FAILOVER") == "15"
+
+
+def test_the_unit_keeps_its_state_folder_with_a_postgresql_ledger():
+    config = EXAMPLE + "\nBOT_LEDGER=postgresql://bot:pw@db.example/bot\n"
+    env = systemd_environment(UNIT, {"/etc/anniversary-bot.env": config})
+    settings = Settings.resolve({k: v for k, v in env.items() if k.startswith("BOT_")})
+    assert settings.postgres
+    assert systemd_access(UNIT, P(str(settings.state))) == "rw" and created_for_user(UNIT, P(str(settings.state)))
+
+
+def test_readme_explains_high_availability_with_the_compose_file():
+    section = README.split("## High availability", 1)[1].split("\n## ", 1)[0]
+    assert "deploy/compose.yaml" in section and "BOT_FAILOVER" in section
+    for words in ("protects against", "does not protect"):
+        assert words in section

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from bot.ops.health import Health
 from bot.ops.systemd import Notify
-from bot.run.logs import LOGGER, Redact, secrets_in
+from bot.run.logs import LOGGER, Redact, secrets_in, url_secrets
 from bot.run.service import Around
 
 
@@ -33,7 +33,7 @@ class Ops(Around):
         self.settings = settings = service.settings
         self.health = Health(service)
         self.systemd = Notify(env)
-        self.redact = Redact(secrets_in(settings.env))
+        self.redact = Redact(secrets_in(settings.env, url_secrets(settings.ledger_url)))
         self.notifier = self.metrics = self.http = None
         self._handlers: list[logging.Handler] = []
         self.refresh = 30
@@ -88,6 +88,9 @@ class Ops(Around):
 
             service.scheduler.add_job(self._watchdog, IntervalTrigger(seconds=interval), id="systemd-watchdog",
                                       misfire_grace_time=None, coalesce=True)
+        if getattr(service, "standing_by", False):
+            self.systemd.ready("standby: another process publishes")
+            return
         due = service.engine.next_due()
         self.systemd.ready(f"armed, next due {due.isoformat()}" if due else "armed, nothing left to post")
 
@@ -136,6 +139,8 @@ class Ops(Around):
     def _summary(self, now: datetime):
         from bot.ops.summary import summary
 
+        if getattr(self.service, "standing_by", False):
+            return None  # the active process tells it
         verdict = self.health.check()
         return summary(self.service.engine, now, title=self.title(), health="ok" if verdict.ok else verdict.reason)
 

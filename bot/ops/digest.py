@@ -40,6 +40,8 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "not-started": ("service did not start", "service did not start", "failure"),
     "started": ("service started", "service started", "info"),
     "stopped": ("service stopped", "service stopped", "info"),
+    "deposed": ("this process lost the lease: another one publishes, it stands by",
+                "this process lost the lease: another one publishes, it stands by", "warning"),
     "unhealthy": ("service unhealthy", "service unhealthy", "failure"),
     "healthy": ("service healthy again", "service healthy again", "success"),
 }

@@ -6,6 +6,10 @@ APScheduler loop) is running, has run within `stale_after` seconds (its watchdog
 job fires every 30 s), is not stuck in one tick, and is armed for the next due
 entry; every lane's thread is alive; the ledger answers (`Ledger.ping`). The
 watchdog pings on liveness alone (`ledger=False`): a restart cannot mend a disk.
+
+A standby (a PostgreSQL ledger, another process active) has no timer armed and no
+lanes: it is healthy while its leadership thread runs and the ledger answers, so
+that it can take over. `role` in the details says which it is.
 """
 
 from __future__ import annotations
@@ -48,7 +52,11 @@ class Health:
         if service.stop_event.is_set():
             return Verdict(False, "stopping")
         now = self.monotonic()
-        reason = self._timer(service, now) or self._lanes(service)
+        standby = getattr(service, "standing_by", False)
+        if standby:
+            reason = self._standby(service)
+        else:
+            reason = self._timer(service, now) or self._lanes(service)
         if reason is None and ledger:
             try:
                 service.engine.ledger.ping()
@@ -56,7 +64,18 @@ class Health:
                 reason = str(exc)
         if reason:
             return Verdict(False, reason)
+        if standby:
+            return Verdict(True, details={"role": "standby", "time": datetime.now(UTC).isoformat(timespec="seconds")})
         return Verdict(True, details=self._details(service, now))
+
+    def _standby(self, service) -> str | None:
+        from apscheduler.schedulers.base import STATE_RUNNING
+
+        if service.scheduler.state != STATE_RUNNING:
+            return "the timer is not running"
+        if not service.leading():
+            return "the leadership thread has stopped: this process cannot take over"
+        return None
 
     def _timer(self, service, now: float) -> str | None:
         from apscheduler.schedulers.base import STATE_RUNNING
@@ -82,7 +101,9 @@ class Health:
 
     def _details(self, service, now: float) -> dict:
         due = service.engine.next_due()
+        role = {"role": "active"} if getattr(service, "leadership", None) is not None else {}
         return {
+            **role,
             "next_due": due.isoformat() if due else None,
             "next_due_in_s": round((due - service.clock()).total_seconds(), 3) if due else None,
             "lanes": len(service._threads),

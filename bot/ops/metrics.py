@@ -17,6 +17,7 @@ credential or an entry's text.
     bot_ledger_deliveries{state}                    the ledger now, as `bot status` counts it
     bot_next_due_seconds                            until the next due delivery (absent: none left)
     bot_pending_deliveries, bot_healthy, bot_start_time_seconds
+    bot_active                                      PostgreSQL ledger: 1 active, 0 standby
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ class ServiceCollector:
         yield GaugeMetricFamily("bot_start_time_seconds", "Unix time the service started", value=self.started)
         if self.health is not None:
             yield GaugeMetricFamily("bot_healthy", "1 when /healthz answers 200", value=float(self.health.check().ok))
+        if getattr(self.service, "leadership", None) is not None:  # a PostgreSQL ledger: one process active
+            yield GaugeMetricFamily("bot_active", "1 when this process is the active one (0: standby)",
+                                    value=float(not self.service.standing_by))
         engine = getattr(self.service, "engine", None)
         if engine is None or engine.ledger is None:
             return

@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, Deposed
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
@@ -189,6 +189,15 @@ class Publisher(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
 
+    #: Set by the service (a PostgreSQL ledger): raises `bot.errors.Deposed` when this
+    #: process may no longer act (its lease lapsed or another process took over). A call
+    #: that makes several requests calls `sending()` right before each one (never after
+    #: the request that creates the post was sent): a process paused or cut off in the
+    #: middle of a call sends nothing more once it wakes up deposed. The built-in
+    #: publishers do, and let the Deposed out unchanged (`deposed_in` finds it inside a
+    #: client library's own exception).
+    before_send: Callable[[], None] | None = None
+
     def __init__(self, account: AccountSettings, *, env: Mapping[str, str], feed_dir: Path, state_dir: Path) -> None:
         self.account = account
         self.env = env
@@ -235,6 +244,12 @@ class Publisher(ABC):
     def title(cls) -> str:
         return cls.display_name or cls.name
 
+    def sending(self) -> None:
+        """Right before a request goes out: Deposed if this process may no longer act."""
+        check = self.before_send
+        if check is not None:
+            check()
+
     # -- the calls -------------------------------------------------------------
 
     @abstractmethod
@@ -259,6 +274,20 @@ class Publisher(ABC):
 
     def close(self) -> None:
         """Release connections. Called once when the service stops."""
+
+
+def deposed_in(exc: BaseException | None) -> Deposed | None:
+    """The `Deposed` that `exc` is or carries (as its cause or context, at any depth), or None."""
+    todo, seen = [exc], set()
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        if isinstance(item, Deposed):
+            return item
+        seen.add(id(item))
+        todo += [item.__cause__, item.__context__]
+    return None
 
 
 def with_text_limit(limits: Limits, text: int | None) -> Limits:

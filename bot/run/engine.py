@@ -2,7 +2,9 @@
 the ledger, and one lane per account and network.
 
     engine = Engine(settings, mode, clock=clock)
-    engine.start()          # feed, credentials, ledger, recovery, personas, lookups
+    engine.start()          # prepare() then activate():
+    engine.prepare()        #   feed, credentials, ledger (what a standby does too)
+    engine.activate()       #   recovery, personas, lookups, lanes (the active process)
     engine.tick(now)        # hand every due delivery to its lane; the too-late ones are missed
     lane.step(now)          # each lane does its next call (see bot.run.lanes)
     engine.next_due()       # when the next delivery falls due
@@ -12,6 +14,10 @@ it in process with an injected clock. The ledger is the only state: at start,
 rows left claimed become uncertain and are looked up on their network, every
 account is set to wear the persona due, deliveries with a row are never
 handed out again, and those too late are recorded missed.
+
+With a PostgreSQL ledger several processes prepare and one activates (see
+`bot.run.leader`); a deposed one `deactivate()`s, dropping its lanes, and may
+activate again later: activation rebuilds everything from the ledger.
 """
 
 from __future__ import annotations
@@ -25,12 +31,12 @@ from datetime import datetime
 from pathlib import Path
 
 from bot import publishers
-from bot.errors import ConfigError, FeedInvalid
+from bot.errors import ConfigError, Deposed, FeedInvalid
 from bot.load import feed_cache, paused_gc, years_later
 from bot.publishers.base import AccountSettings, Persona, Publisher
 from bot.replay.schedule import Delivery, Key, Rehearsal, Window, deliveries, first_instant
 from bot.run.lanes import Context, Lane, SwitchMark
-from bot.run.ledger import REHEARSAL, YEARS_LATER, Ledger, kept_years_later
+from bot.run.ledger import REHEARSAL, YEARS_LATER, BaseLedger, kept_years_later, ledger_exists, open_ledger
 from bot.run.logs import LOGGER, event, source
 from bot.run.policy import Policy, late_reason
 from bot.units import duration
@@ -70,8 +76,11 @@ class Engine:
         self.make_publisher = make_publisher
         self.policy = Policy.of(settings)
         self.lanes: dict[tuple[str, str], Lane] = {}
-        self.ledger: Ledger | None = None
+        self.ledger: BaseLedger | None = None
         self.on_settled: Callable[[Key], None] = lambda key: None  # the service wakes its lane threads
+        self.guard: Callable[[], None] = lambda: None  # raises Deposed when this process may not act
+        self.on_deposed: Callable[[Deposed], None] = lambda exc: None  # a write was refused: tell the leadership
+        self._built: dict | None = None  # publishers made by prepare(), for the first activation
         self._lock = threading.RLock()
         self._seen: set[Key] = set()
         self.cursor = 0
@@ -79,6 +88,12 @@ class Engine:
     # -- start ---------------------------------------------------------------
 
     def start(self) -> None:
+        """Prepare and activate at once: one process, no standby (SQLite, tests)."""
+        self.prepare()
+        self.activate()
+
+    def prepare(self) -> None:
+        """The feed, the credentials and the ledger: what a standby holds, to take over warm."""
         settings = self.settings
         cache = feed_cache(settings, progress=False)
         self.source = FeedSource(settings.posts, settings.display, self._report, parse_files=cache.parse_files,
@@ -97,8 +112,18 @@ class Engine:
                 if anchor is not None:
                     self.rehearsal = Rehearsal(self.mode.start_at or self.clock(), anchor, self.mode.speed or 1.0)
             self._install(timeline)
-        built = self._publishers()  # credentials are checked before the ledger is made
+        self._built = self._publishers()  # credentials are checked before the ledger is made
         self.ledger = self._open_ledger()
+        if self.ledger.shared:
+            self._check_feed(config)
+
+    def activate(self) -> None:
+        """Recover, then build the lanes: this process is the one that publishes now."""
+        built, self._built = self._built, None
+        if built is None:
+            built = self._publishers()
+        if self.ledger.shared:
+            self._adopt_kept_years_later()
         if self.ledger.get_meta(YEARS_LATER) != str(self.years_later):
             self.ledger.set_meta(YEARS_LATER, str(self.years_later))  # kept: a restart never moves the replay
         if self.rehearsal is not None and self.ledger.get_meta(REHEARSAL) != (kept := self.rehearsal.dumps()):
@@ -111,11 +136,46 @@ class Engine:
             ledger=self.ledger, clock=self.clock, policy=self.policy, persona=self.persona,
             media_root=lambda: self.source.root, account_of=self._account_of, root_of=self._root_of,
             expects=self._expects, settled=self._settled, zone=self.timeline.zone, source_of=self.source_of,
+            guard=lambda: self.guard(), deposed=lambda exc: self.on_deposed(exc),
         )
-        for slot, publisher in built.items():
-            self.lanes[slot] = Lane(*slot, publisher, self.context)
+        with self._lock:
+            self._seen = set()
+            self.cursor = 0
+            self.lanes = {slot: Lane(*slot, publisher, self.context) for slot, publisher in built.items()}
         self._start_personas()
         self._start_lookups()
+
+    def deactivate(self) -> dict[tuple[str, str], Lane]:
+        """Deposed: forget the lanes (returned: their threads end after their current call)."""
+        with self._lock:
+            lanes, self.lanes = self.lanes, {}
+            self._seen = set()
+            self.cursor = 0
+        return lanes
+
+    def _check_feed(self, config) -> None:
+        """A PostgreSQL ledger serves one feed: the first to use it names it; another is refused."""
+        mine = self.settings.feed_id or feed_identity(config)
+        kept = self.ledger.adopt_feed(mine)
+        if kept != mine:
+            raise ConfigError(
+                f"ledger {self.ledger.path} belongs to the feed {kept!r}, not to this one ({mine!r}): give each "
+                f"feed a database (or schema) of its own; if it is that feed with a new title or other accounts, "
+                f"set BOT_FEED_ID={kept!r}")
+
+    def _adopt_kept_years_later(self) -> None:
+        """Another process may have started the replay: keep the years_later it recorded."""
+        value = self.ledger.get_meta(YEARS_LATER)
+        kept = int(value) if value and value.isdigit() else None
+        if kept is None or kept == self.years_later:
+            return
+        explicit = self.settings.explicit_years_later(self.source.config.years_later)
+        if explicit is not None and any(self.ledger.counts().values()):
+            raise ConfigError(f"years_later {explicit[0]} (from {explicit[1]}) differs from {kept}, which the "
+                              f"ledger {self.ledger.path} keeps: the replay would move")
+        self.years_later = kept
+        with paused_gc():
+            self._install(self.source.timeline(kept))
 
     def _report(self, diagnostics) -> None:
         for d in diagnostics:
@@ -126,35 +186,37 @@ class Engine:
         """A rehearsal or dry run without --ledger gets a ledger of its own, never the default one."""
         return not self.settings.ledger_given and (self.mode.rehearsal or self.mode.dry_run)
 
-    def _open_ledger(self) -> Ledger:
-        path = self.settings.ledger
+    def _open_ledger(self) -> BaseLedger:
+        target = self.settings.ledger_target
         if self.temporary_ledger:
-            path = Path(tempfile.mkdtemp(prefix="bot-rehearsal-")) / "ledger.sqlite3"
-            event(logging.INFO, "rehearsal", ledger=str(path), note="temporary ledger, the default one is not touched")
-        return Ledger.open(path, now=self.clock())
+            target = Path(tempfile.mkdtemp(prefix="bot-rehearsal-")) / "ledger.sqlite3"
+            event(logging.INFO, "rehearsal", ledger=str(target), note="temporary ledger, the default one is not touched")
+        return open_ledger(target, now=self.clock(), fenced=True)
 
     def _years_later(self, config) -> int:
         """The option, variable or feed.yaml; else the value the ledger keeps from its first
         run; else the default rule (the feed's first entry in the future). An explicit value
         that differs from the kept one, on a ledger with rows, is refused."""
         settings = self.settings
-        kept = None if self.temporary_ledger else kept_years_later(settings.ledger)
+        kept = None if self.temporary_ledger else kept_years_later(settings.ledger_target)
         explicit = settings.explicit_years_later(config.years_later)
         if kept is not None and explicit is not None and explicit[0] != kept and self._ledger_has_rows():
             raise ConfigError(
                 f"years_later {explicit[0]} (from {explicit[1]}) differs from {kept}, which the ledger "
-                f"{settings.ledger} keeps from its first run: the replay would move. Drop the setting, "
+                f"{settings.ledger_name} keeps from its first run: the replay would move. Drop the setting, "
                 f"set it to {kept}, or start a new ledger")
         moments = (e.moment for r in self.source.results.values() for e in r.entries)
         return years_later(settings, config, moments, self.clock(), kept) or 1
 
     def _ledger_has_rows(self) -> bool:
-        with Ledger.open(self.settings.ledger, readonly=True) as ledger:
+        if not ledger_exists(self.settings.ledger_target):
+            return False
+        with open_ledger(self.settings.ledger_target, readonly=True) as ledger:
             return any(ledger.counts().values())
 
     def _publishers(self) -> dict[tuple[str, str], Publisher]:
         config = self.source.config
-        state_dir = Path(self.settings.ledger).parent
+        state_dir = self.settings.state
         missing, built = [], {}
         for account_key, network in sorted({(d.key.account, d.key.network) for d in self.items}):
             account = config.accounts[account_key]
@@ -268,7 +330,9 @@ class Engine:
     # -- the timer -------------------------------------------------------------------
 
     def tick(self, now: datetime) -> None:
-        """Hand every due delivery to its lane; record the too-late ones missed."""
+        """Hand every due delivery to its lane; record the too-late ones missed (Deposed when
+        this process may not act)."""
+        self.guard()
         with self._lock:
             items = self.items
             end = self.cursor
@@ -334,5 +398,15 @@ class Engine:
     def close(self) -> None:
         for lane in self.lanes.values():
             lane.publisher.close()
+        for publisher in (self._built or {}).values():
+            publisher.close()
         if self.ledger is not None:
             self.ledger.close()
+
+
+def feed_identity(config) -> str:
+    """What names a feed in a shared ledger: its title and a digest of its account keys."""
+    import hashlib
+
+    digest = hashlib.sha256("\n".join(sorted(config.accounts)).encode()).hexdigest()[:8]
+    return f"{config.title} #{digest}"

@@ -19,6 +19,11 @@ For the delivery at the head of the queue:
 
 Retries follow `bot.run.policy`. A ledger write that fails after a call is
 kept and tried again before anything else: no outcome is lost.
+
+With a PostgreSQL ledger only the active process acts (`bot.run.leader`): a lane
+does nothing while `ctx.guard()` says the lease is not valid, asks it again right
+before each network call (after the claim), and stops at a `Deposed` from the
+ledger (another process took over: it recovers what this one left claimed).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.errors import LedgerError, PublishError, RejectedError, TransientError, UncertainError
+from bot.errors import Deposed, LedgerError, PublishError, RejectedError, TransientError, UncertainError
 from bot.publishers.base import MediaItem, OutgoingPost, Persona, Publisher
 from bot.replay.schedule import Delivery, Key
 from bot.run.logs import LOGGER, event, source
@@ -42,6 +47,7 @@ from bot.run.threads import Parent, parent_of
 
 log = logging.getLogger(LOGGER)
 LEDGER_RETRY = 5.0  # seconds between attempts while the ledger cannot be written
+PAUSE = 0.5  # seconds between looks while the lease is not valid (PostgreSQL ledger)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class Context:
     zone: object = None  # the replay zone (for what a post shows of its anniversary)
     lateness: list = field(default_factory=list)  # ms late of every post made in this run
     source_of: Callable[[str | None], dict] = lambda entry_id: {}  # entry id -> its path and line
+    guard: Callable[[], None] = lambda: None  # raises Deposed when this process may not act
+    deposed: Callable[[Deposed], None] = lambda exc: None  # the ledger refused a write: tell the leadership
 
 
 def wake_min(*moments: datetime | None) -> datetime | None:
@@ -82,6 +90,7 @@ class Lane:
         self.network = network
         self.publisher = publisher
         self.ctx = context
+        publisher.before_send = context.guard  # before each request of a call (bot.run.leader)
         self.queue: deque = deque()
         self.personas = Personas(self)
         self.reconciler = Reconciler(self)
@@ -93,6 +102,7 @@ class Lane:
         self._switched_for: Key | None = None  # the storm at the head whose switch was asked for
         self._alone_warned: Key | None = None
         self._unwritten: list[Callable[[], None]] = []  # ledger writes that failed after a call
+        self._claiming: Key | None = None  # a claim sent whose answer was lost (its row may be ours)
 
     # -- feeding and waking ----------------------------------------------------
 
@@ -131,9 +141,18 @@ class Lane:
     def step(self, now: datetime) -> datetime | None:
         """Do at most one network call; return when to be stepped again."""
         try:
+            self.ctx.guard()
             return self._step(now)
+        except Deposed as exc:
+            return self._paused(now, exc)
         except LedgerError as exc:
             return self._ledger_failed(now, exc)
+
+    def _paused(self, now: datetime, exc: Deposed) -> datetime:
+        """Not the active process (or its lease lapsed): nothing is done; the leadership decides."""
+        if exc.final:
+            self.ctx.deposed(exc)
+        return now + timedelta(seconds=PAUSE)
 
     def _step(self, now: datetime) -> datetime | None:
         while self._unwritten:  # an outcome the ledger could not take: first of all
@@ -164,7 +183,10 @@ class Lane:
         if isinstance(head, Delivery) and not self._unwritten and self._late(head, now) + LEDGER_RETRY > self.ctx.policy.grace:
             self.queue.popleft()
             event(logging.ERROR, "not-recorded", entry=head.key.entry_id, account=self.account, platform=self.network,
-                                                **source(head), reason=f"ledger unavailable past the grace period: {exc}")
+                                                **source(head), reason=f"ledger unavailable past the grace period: {exc}",
+                                                note="recorded missed once the ledger answers")
+            self._unwritten.append(lambda: self.ctx.ledger.record_missed(
+                *head.key, scheduled=head.instant, now=self.ctx.clock(), reason="ledger unavailable past the grace period"))
         else:
             entry = head.key.entry_id if isinstance(head, Delivery) else None
             event(logging.ERROR, "ledger-error", entry=entry, account=self.account, platform=self.network, reason=str(exc),
@@ -244,15 +266,27 @@ class Lane:
     def _publish(self, delivery: Delivery, parent: Parent, now: datetime) -> datetime | None:
         ledger, policy = self.ctx.ledger, self.ctx.policy
         post = self.outgoing(delivery, parent)
-        if not ledger.claim(*delivery.key, scheduled=delivery.instant, now=now, text_hash=delivery.entry.text_hash):
+        if not self._claim(delivery, now):
             row = ledger.state_of(*delivery.key)
             self._log("skipped", delivery, reason=f"already {row.state if row else 'recorded'} in the ledger")
             self._done(delivery)
             return now
-        late_ms = int(self._late(delivery, now) * 1000)
+        try:
+            self.ctx.guard()  # the claim took its time: still the active process?
+        except Deposed:
+            ledger.release(*delivery.key)  # nothing was sent (refused too when deposed: then recovered)
+            raise
+        late_ms = int(self._late(delivery, self.ctx.clock()) * 1000)  # at the publish call
         self.in_flight = ("delivery", delivery.key)
         try:
             remote_id = self.publisher.publish(post)
+        except Deposed:  # the lease lapsed in the middle of the call: its post request did not go out
+            self.in_flight = None
+            try:
+                ledger.release(*delivery.key)
+            except LedgerError:
+                pass  # deposed for good: the next active process recovers the claim and looks it up
+            raise
         except TransientError as exc:
             self.in_flight = None
             ledger.release(*delivery.key)
@@ -271,7 +305,12 @@ class Lane:
             return self.ctx.clock()
         finally:
             self.in_flight = None
-        self._write(lambda: ledger.settle(*delivery.key, "posted", now=self.ctx.clock(), remote_id=str(remote_id)))
+        try:
+            self._write(lambda: ledger.settle(*delivery.key, "posted", now=self.ctx.clock(), remote_id=str(remote_id)))
+        except Deposed as exc:  # taken over during the call: the next active process finds it on the network
+            self._log("deposed", delivery, level=logging.WARNING, remote_id=remote_id, late_ms=late_ms,
+                      reason=f"posted, but not recorded: {exc}")
+            raise
         self._log("posted", delivery, remote_id=remote_id, late_ms=late_ms)
         self.ctx.lateness.append(late_ms)
         self._done(delivery)
@@ -306,11 +345,26 @@ class Lane:
         self._log(state, delivery, level=logging.ERROR, reason=reason, late_ms=late_ms)
         self._done(delivery)
 
+    def _claim(self, delivery: Delivery, now: datetime) -> bool:
+        """Claim the delivery (committed before the call). After a claim of the same key that
+        failed without an answer (the connection dropped at the commit), a claimed row is ours."""
+        key = delivery.key
+        retried, self._claiming = self._claiming == key, key
+        claimed = self.ctx.ledger.claim(*key, scheduled=delivery.instant, now=now, text_hash=delivery.entry.text_hash)
+        self._claiming = None
+        if claimed or not retried:
+            return claimed
+        row = self.ctx.ledger.state_of(*key)
+        return row is not None and row.state == "claimed"
+
     def _write(self, write: Callable[[], None]) -> None:
         """A ledger write after a network call: kept and tried again (before anything else)
-        while the ledger cannot take it, so an outcome is never lost."""
+        while the ledger cannot take it, so an outcome is never lost (a Deposed process
+        writes nothing: the next active process recovers the row)."""
         try:
             write()
+        except Deposed:
+            raise
         except LedgerError as exc:
             event(logging.ERROR, "ledger-error", account=self.account, platform=self.network, reason=str(exc),
                                                 note="the outcome is kept and written once the ledger answers")

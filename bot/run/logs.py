@@ -20,20 +20,36 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 LOGGER = "bot"
 LAST = ("path", "line", "last_path", "last_line")  # where the entry is written: at the end of the line
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASS)$")
 
 
-def secrets_in(env: Mapping[str, str]) -> list[str]:
-    """Values of the environment that look like credentials (never printed)."""
-    return sorted(
-        (value for name, value in env.items() if SECRET_NAME.search(name.upper()) and value and len(value) >= 4),
-        key=len,
-        reverse=True,
-    )
+def secrets_in(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
+    """Values of the environment that look like credentials (never printed), the password of
+    a ledger URL in BOT_LEDGER, and `extra` (e.g. that of a --ledger URL: `url_secrets`)."""
+    found = [value for name, value in env.items() if SECRET_NAME.search(name.upper()) and value and len(value) >= 4]
+    from urllib.parse import unquote
+
+    for password in (*url_secrets(env.get("BOT_LEDGER") or ""), *extra):
+        if password and len(password) >= 4:
+            found += [password, unquote(password)]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The passwords in a URL, as written: in its authority and in a `password=` parameter."""
+    if not url:
+        return []
+    found = []
+    authority = url.partition("://")[2].partition("/")[0]
+    userinfo = authority.rpartition("@")[0]
+    if ":" in userinfo:
+        found.append(userinfo.split(":", 1)[1])
+    found += re.findall(r"(?i)[?&]password=([^&#]*)", url)
+    return [password for password in found if password]
 
 
 class Redact(logging.Filter):
@@ -100,14 +116,16 @@ def _plain(value):
     return str(value)
 
 
-def setup(env: Mapping[str, str], stream=None, level=logging.INFO, fmt: str = "text") -> logging.Logger:
+def setup(env: Mapping[str, str], stream=None, level=logging.INFO, fmt: str = "text",
+          secrets: Iterable[str] = ()) -> logging.Logger:
     """The stderr handler at `level` (readable lines, or JSON lines with fmt="json"); the
-    logger itself passes INFO and up, for the handlers `bot.ops` adds."""
+    logger itself passes INFO and up, for the handlers `bot.ops` adds. `secrets`: more
+    values to mask (the password of a --ledger URL)."""
     logger = logging.getLogger(LOGGER)
     logger.handlers.clear()
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else Formatter())
-    handler.addFilter(Redact(secrets_in(env)))
+    handler.addFilter(Redact(secrets_in(env, secrets)))
     handler.setLevel(level)
     logger.addHandler(handler)
     logger.setLevel(min(level, logging.INFO))

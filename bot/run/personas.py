@@ -23,7 +23,7 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.errors import PublishError, RejectedError
+from bot.errors import Deposed, PublishError, RejectedError
 from bot.run.logs import LOGGER, event
 
 log = logging.getLogger(LOGGER)
@@ -175,6 +175,7 @@ class Personas:
         if self.row is None:
             self.row = ledger.claim_switch(lane.account, lane.network, self.goal, self.entry, now=now,
                                            avatar_digest=file_digest(persona.avatar))
+        lane.ctx.guard()  # still the active process, right before the call (Deposed otherwise)
         lane.in_flight = ("switch", self.row)
         try:
             profile = lane.publisher.switch_persona(persona)
@@ -186,6 +187,8 @@ class Personas:
                                                  entry=self.entry, **lane.ctx.source_of(self.entry), reason=str(exc))
             self._reached()
             return lane.ctx.clock()
+        except Deposed:  # the lease lapsed in the middle of the switch: the row stays claimed
+            raise  # (the next active process recovers it and checks the profile)
         except Exception as exc:  # transient (or a publisher bug): a profile write may be repeated
             lane.in_flight = None
             reason = str(exc) if isinstance(exc, PublishError) else f"{type(exc).__name__}: {exc}"

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.errors import PublishError, RejectedError, TransientError
+from bot.errors import Deposed, PublishError, RejectedError, TransientError
 from bot.publishers.base import Found
 from bot.replay.schedule import Delivery
 from bot.run.logs import LOGGER, event, source
@@ -65,8 +65,11 @@ class Reconciler:
             return
         post = lane.outgoing(delivery, self._parent(delivery))
         may_send = (now - delivery.instant).total_seconds() <= ctx.policy.grace
+        ctx.guard()  # a lookup may re-send (Mastodon's idempotent key): the active process only
         try:
             found = lane.publisher.reconcile(post, row.claimed_at or row.scheduled, now, may_send=may_send)
+        except Deposed:  # the lease lapsed during the lookup: the active process looks again
+            raise
         except RejectedError as exc:  # the network refuses the lookup itself: asking again will not help
             found = Found.unknown(str(exc), final=True)
         except PublishError as exc:

@@ -7,13 +7,14 @@ from datetime import datetime
 from bot.feed.diagnostics import Diagnostic, warning
 from bot.replay.schedule import Rehearsal, deliveries
 from bot.replay.timeline import Timeline
-from bot.run.ledger import REHEARSAL, Ledger
+from bot.run.ledger import REHEARSAL, BaseLedger
 
 STATES = ("posted", "missed", "failed", "uncertain")
 
 
-def report(timeline: Timeline, config, ledger: Ledger | None, now: datetime) -> dict:
-    """Counts per state (deliveries), pending (the feed's deliveries with no row), last, next, problems."""
+def report(timeline: Timeline, config, ledger: BaseLedger | None, now: datetime) -> dict:
+    """Counts per state (deliveries), pending (the feed's deliveries with no row), last, next, problems;
+    with a PostgreSQL ledger also `ha`: the active process and the standbys."""
     platforms = {key: account.platforms for key, account in config.accounts.items()}
     override = None
     if ledger is not None and ledger.networks() == {"console"} and not any("console" in p for p in platforms.values()):
@@ -31,6 +32,7 @@ def report(timeline: Timeline, config, ledger: Ledger | None, now: datetime) -> 
     problems = ledger.problems(limit=50) if ledger else []
     zone = timeline.zone
     worn = ledger.worn() if ledger else {}
+    extra = {"ha": processes(ledger)} if ledger is not None and ledger.shared else {}
     return {
         **{state: counts.get(state, 0) for state in STATES},
         "claimed": counts.get("claimed", 0),
@@ -58,6 +60,25 @@ def report(timeline: Timeline, config, ledger: Ledger | None, now: datetime) -> 
             }
             for row in problems
         ],
+        **extra,
+    }
+
+
+def processes(ledger) -> dict:
+    """Who is active (host, pid, since, epoch, lease end) and who stands by, as the database says."""
+    board = ledger.board()
+
+    def stamp(moment):
+        return moment.isoformat(timespec="seconds") if moment else None
+
+    active = board.active
+    return {
+        "active": None if active is None else {
+            "host": active.host, "pid": active.pid, "since": stamp(active.since), "epoch": active.epoch,
+            "until": stamp(active.expires_at), "live": active.live,
+        },
+        "standbys": [{"host": m.host, "pid": m.pid, "since": stamp(m.since), "seen": stamp(m.seen)}
+                     for m in board.standbys],
     }
 
 
@@ -75,11 +96,28 @@ def text(data: dict) -> list[str]:
     for p in data["personas"]:
         due = "" if p["worn"] == p["due"] else f" (due: {p['due']})"
         lines.append(f"  {p['account']} on {p['platform']}: {p['worn']}{due}")
+    if "ha" in data:
+        lines += ha_lines(data["ha"])
     if data["problems"]:
         lines.append("problems:")
         for p in data["problems"]:
             what = f"switch to {p['persona']}" if p["kind"] == "switch" else p["id"]
             lines.append(f"  {p['state']}: {what} ({p['account']} on {p['platform']}): {p['reason'] or ''}".rstrip(": "))
+    return lines
+
+
+def ha_lines(ha: dict) -> list[str]:
+    active = ha["active"]
+    if active is None:
+        lines = ["active: none yet"]
+    elif active["live"]:
+        lines = [f"active: {active['host']} pid {active['pid']} since {active['since']} (epoch {active['epoch']})"]
+    else:
+        lines = [f"active: none (the lease of {active['host']} pid {active['pid']}, epoch {active['epoch']},"
+                 f" ended at {active['until']})"]
+    standbys = ha["standbys"]
+    lines.append("standbys: " + (", ".join(f"{m['host']} pid {m['pid']} since {m['since']}" for m in standbys)
+                                 if standbys else "none"))
     return lines
 
 

@@ -41,6 +41,8 @@ EXAMPLES = {
     "stopped": ({}, "service stopped", ["service stopped"]),
     "unhealthy": ({"reason": "the timer has not run for 50 s"}, "service unhealthy", ["has not run for 50 s"]),
     "healthy": ({"reason": ""}, "service healthy again", []),
+    "deposed": ({"epoch": 4, "reason": "another process took the lease over", "note": "standing by"},
+                "lost the lease", ["another process took the lease over"]),
 }
 
 

@@ -43,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test with atprot
     ) from exc
 
 from bot.errors import (
+    Deposed,
     PublishError,
     RejectedError,
     TransientError,
@@ -55,6 +56,7 @@ from bot.publishers.base import (
     OutgoingPost,
     Persona,
     Profile,
+    deposed_in,
     env_name,
 )
 from bot.publishers.bluesky.failures import (
@@ -77,11 +79,13 @@ class BlueskyClient:
     """One account's calls to its PDS (the `bluesky` publisher builds it)."""
 
     def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float, state_dir: Path,
-                 limits: Limits) -> None:
-        """`limits`: the network's, as the publisher declares them (images per post, bytes per image)."""
+                 limits: Limits, sending: Callable[[], None] = lambda: None) -> None:
+        """`limits`: the network's, as the publisher declares them (images per post, bytes per image);
+        `sending()` before each request (Deposed: it does not go out)."""
         self.account = account
         self.env = env
         self.limits = limits
+        self._sending = sending
         prefix = f"BLUESKY_{env_name(self.account.key)}_"
         self.handle_var, self.password_var = prefix + "HANDLE", prefix + "APP_PASSWORD"
         self.handle = self.env.get(self.handle_var, "")
@@ -372,7 +376,8 @@ class BlueskyClient:
         return client
 
     def _new_client(self) -> Client:
-        client = Client(base_url=self.service, request=Request(timeout=self.timeout))
+        client = Client(base_url=self.service, request=Request(
+            timeout=self.timeout, event_hooks={"request": [lambda request: self._sending()]}))
         client.on_session_change(self._on_session_change)
         return client
 
@@ -382,8 +387,11 @@ class BlueskyClient:
         if event in (SessionEvent.CREATE, SessionEvent.REFRESH):
             self._session_file.save(session.export())
 
-    def _map_error(self, exc: BaseException, what: str, writes: bool) -> PublishError:
-        """The PublishError for a failed call; `writes`: the call creates or changes something."""
+    def _map_error(self, exc: BaseException, what: str, writes: bool) -> PublishError | Deposed:
+        """The PublishError for a failed call; `writes`: the call creates or changes something.
+        A Deposed (this process may no longer act: the request did not go out) as it is."""
+        if (deposed := deposed_in(exc)) is not None:
+            return deposed
         return map_error(exc, f"bluesky {what} for account {self.account.key}", writes, self._scrub)
 
     def _detail(self, exc: BaseException) -> str:

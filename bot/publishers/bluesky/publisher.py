@@ -60,7 +60,8 @@ class BlueskyPublisher(Publisher):
         super().__init__(*args, **kwargs)
         from bot.publishers.bluesky.api import BlueskyClient
 
-        self._client = BlueskyClient(self.account, self.env, self.timeout, self.state_dir, self.limits_for(self.account.options))
+        self._client = BlueskyClient(self.account, self.env, self.timeout, self.state_dir,
+                                     self.limits_for(self.account.options), sending=self.sending)
 
     @property
     def session_path(self):

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 try:
     import requests
+    import requests.adapters
     from mastodon import Mastodon
     from mastodon.errors import (
         MastodonAPIError,
@@ -61,7 +62,7 @@ from bot.errors import (
     TransientError,
     UncertainError,
 )
-from bot.publishers.base import AccountSettings, Found, MediaItem, OutgoingPost, Persona, Profile
+from bot.publishers.base import AccountSettings, Found, MediaItem, OutgoingPost, Persona, Profile, deposed_in
 from bot.publishers.mastodon.content import same_text, status_text
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -102,14 +103,27 @@ def derive_idempotency_key(entry_id: str, account: str, network: str) -> str:
     return f"anniversary-bot-{digest[:40]}"
 
 
+class _Guarded(requests.adapters.HTTPAdapter):
+    """Calls `sending()` before each request goes out."""
+
+    def __init__(self, sending: Callable[[], None]) -> None:
+        super().__init__()
+        self._sending = sending
+
+    def send(self, request, *args, **kwargs):
+        self._sending()
+        return super().send(request, *args, **kwargs)
+
+
 class MastodonClient:
     """One account's calls to its instance (the `mastodon` publisher builds it)."""
 
     name = "mastodon"
 
     def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float,
-                 credentials: Sequence[str]) -> None:
-        """`credentials`: the names of the instance URL's and the access token's variables."""
+                 credentials: Sequence[str], sending: Callable[[], None] = lambda: None) -> None:
+        """`credentials`: the names of the instance URL's and the access token's variables;
+        `sending()` before each request (Deposed: it does not go out)."""
         self.account = account
         url_var, token_var = credentials
         self._token = env[token_var]
@@ -123,6 +137,9 @@ class MastodonClient:
         self._account_id: Any = None  # the account's id, once read
         self._session = requests.Session()
         self._session.hooks["response"].append(self._note_response)
+        guarded = _Guarded(sending)  # Deposed: the request does not go out
+        self._session.mount("https://", guarded)
+        self._session.mount("http://", guarded)
         self._api = Mastodon(
             access_token=self._token,
             api_base_url=self.base_url,
@@ -313,6 +330,8 @@ class MastodonClient:
         try:
             self._api.retrieve_mastodon_version(fail_hard=True)
         except MastodonVersionError as exc:
+            if (deposed := deposed_in(exc)) is not None:
+                raise deposed from None
             cause = exc.__cause__
             # A server without /api/v2/instance (< 4.0) is fine: v1 gave the version.
             if isinstance(cause, MastodonError) and not _answered_4xx(cause):
@@ -346,6 +365,8 @@ class MastodonClient:
             try:
                 return request()
             except (MastodonError, requests.RequestException) as exc:
+                if (deposed := deposed_in(exc)) is not None:  # not sent: this process may no longer act
+                    raise deposed from None
                 error = self._translate(exc, action, uncertain_after_send, profile)
             # Raised outside the except block: Mastodon.py's exception (which may
             # carry request details) is neither chained nor shown in tracebacks.

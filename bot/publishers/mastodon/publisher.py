@@ -66,7 +66,8 @@ class MastodonPublisher(Publisher):
         super().__init__(*args, **kwargs)
         from bot.publishers.mastodon.api import MastodonClient
 
-        self._client = MastodonClient(self.account, self.env, self.timeout, self.required_credentials(self.account.key))
+        self._client = MastodonClient(self.account, self.env, self.timeout, self.required_credentials(self.account.key),
+                                      sending=self.sending)
 
     @property
     def visibility(self) -> str:

@@ -113,6 +113,7 @@ from bot.publishers.base import (
     OutgoingPost,
     Persona,
     Profile,
+    deposed_in,
 )
 from bot.publishers.x.failures import (
     AccessDenied,
@@ -143,14 +144,17 @@ T = TypeVar("T")
 
 
 class _XTransport(HTTPAdapter):
-    """Rewrites each request's origin to `base_url` (if any) and imposes `timeout`."""
+    """Rewrites each request's origin to `base_url` (if any) and imposes `timeout`;
+    `sending()` first (Deposed: the request does not go out)."""
 
-    def __init__(self, base_url: SplitResult | None, timeout: float) -> None:
+    def __init__(self, base_url: SplitResult | None, timeout: float, sending: Callable[[], None]) -> None:
         super().__init__()
         self._base = base_url
         self._timeout = timeout
+        self._sending = sending
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        self._sending()
         if self._base is not None:
             path = urlsplit(request.url)
             request.url = urlunsplit((self._base.scheme, self._base.netloc,
@@ -187,8 +191,9 @@ class XClient:
     """One account's calls to X (the `x` publisher builds it; credentials already checked)."""
 
     def __init__(self, account: AccountSettings, env: Mapping[str, str], timeout: float,
-                 credentials: Sequence[str]) -> None:
-        """`credentials`: the names of the API key, its secret, the access token and its secret."""
+                 credentials: Sequence[str], sending: Callable[[], None] = lambda: None) -> None:
+        """`credentials`: the names of the API key, its secret, the access token and its secret;
+        `sending()` before each request (Deposed: it does not go out)."""
         self.account = account
         key, secret, token, token_secret = (env[n] for n in credentials)
         self._secrets = tuple(s for s in (secret, token, token_secret, key) if len(s) >= 4)
@@ -200,7 +205,7 @@ class XClient:
         self._api = tweepy.API(self._auth, timeout=self._timeout, parser=RawParser())
         self._user_id: str | None = None  # the account's id, once users/me was read
         for session in (self._client.session, self._api.session):
-            transport = _XTransport(base_url, self._timeout)
+            transport = _XTransport(base_url, self._timeout, sending)
             session.mount("https://", transport)
             session.mount("http://", transport)
 
@@ -372,6 +377,8 @@ class XClient:
                 may_create=may_create, profile=profile, read=read, now=time.time(),
             )
         except Exception as exc:  # transport failures, malformed answers, surprises
+            if (deposed := deposed_in(exc)) is not None:  # not sent: this process may no longer act
+                raise deposed from None
             error = error_for_exception(exc, action, may_create=may_create, timeout=self._timeout)
         text = str(error)
         for secret in self._secrets:

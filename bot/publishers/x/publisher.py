@@ -57,7 +57,8 @@ class XPublisher(Publisher):
         super().__init__(*args, **kwargs)
         from bot.publishers.x.api import XClient
 
-        self._client = XClient(self.account, self.env, self.timeout, self.required_credentials(self.account.key))
+        self._client = XClient(self.account, self.env, self.timeout, self.required_credentials(self.account.key),
+                               sending=self.sending)
 
     def __repr__(self) -> str:
         return f"<XPublisher account={self.account.key!r}>"

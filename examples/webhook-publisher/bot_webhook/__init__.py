@@ -79,6 +79,7 @@ class WebhookPublisher(Publisher):
         request = urllib.request.Request(
             url, data=json.dumps(body, ensure_ascii=False).encode(), method="POST",
             headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "anniversary-bot-webhook"})
+        self.sending()  # a process that is no longer the active one (its lease lapsed) sends nothing
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 data = response.read()
