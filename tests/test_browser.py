@@ -30,7 +30,6 @@ ARGS = [
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.xdist_group("browser"),  # the module's page and browser start once, on one worker
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on this machine (apt-get install chromium)"),
 ]
 

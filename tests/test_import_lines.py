@@ -18,8 +18,6 @@ from bot.importers.lines import read_lines
 from bot.importers.yamlout import quote
 from tests.support.examples import examples
 
-pytestmark = pytest.mark.xdist_group("pepys")  # its module fixture is built once, on one worker
-
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "import"
 DIARY = FIXTURES / "lines"

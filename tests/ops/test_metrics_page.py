@@ -15,8 +15,6 @@ from tests.support.engine import ScriptedNetwork
 from tests.support.env import APP_SECRETS, account_secrets
 from tests.support.feeds import story
 
-pytestmark = pytest.mark.xdist_group("metrics-page")  # its module fixture is built once, on one worker
-
 SECRET = account_secrets("a")["X_A_ACCESS_TOKEN"]
 
 

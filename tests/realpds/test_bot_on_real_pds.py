@@ -24,7 +24,7 @@ from tests.support.env import clean_env
 from tests.support.feeds import story
 from tests.support.proc import BotProcess, actions, iso_in, run_bot
 
-pytestmark = [pytest.mark.realpds, pytest.mark.xdist_group("realpds")]
+pytestmark = pytest.mark.realpds
 
 POST = "app.bsky.feed.post"
 PROFILE = "app.bsky.actor.profile"

@@ -25,7 +25,7 @@ from atproto_client.request import Request
 
 from .harness import Account, DelayProxy, RealPDS, XrpcError
 
-pytestmark = [pytest.mark.realpds, pytest.mark.xdist_group("realpds")]  # one PDS per run, not per worker
+pytestmark = pytest.mark.realpds
 
 POST = "app.bsky.feed.post"
 # Non-ASCII on purpose: combining accent (NFD), ZWJ emoji, CJK, right-to-left, a newline.

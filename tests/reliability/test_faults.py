@@ -7,8 +7,6 @@ import pytest
 
 from tests.reliability.faults import FAULTS, disk_full, read_only, refused, token_faults
 
-pytestmark = pytest.mark.xdist_group("faults")  # its module fixture is built once, on one worker
-
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):

@@ -74,6 +74,7 @@ def test_rehearsal_publishes_the_sample_feed_in_order(tmp_path, x_server):
     assert (data["posted"], data["pending"], data["uncertain"]) == (len(expected), 0, 0)
 
 
+@pytest.mark.slow  # the cross-posted fast crash run kills inside calls and restarts on every network
 def test_kill_9_mid_call_then_restart_posts_nothing_twice(tmp_path, x_server):
     feed = alternating(tmp_path / "feed", 12, gap_minutes=1)
     ledger = tmp_path / "ledger.sqlite3"
