@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,32 +37,16 @@ try:
     import requests
     import requests.adapters
     from mastodon import Mastodon
-    from mastodon.errors import (
-        MastodonAPIError,
-        MastodonError,
-        MastodonIllegalArgumentError,
-        MastodonIOError,
-        MastodonNetworkError,
-        MastodonRatelimitError,
-        MastodonVersionError,
-    )
-    from urllib3.exceptions import ConnectTimeoutError
+    from mastodon.errors import MastodonError, MastodonVersionError
 except ImportError as exc:
     raise ImportError(
         "the mastodon publisher needs Mastodon.py: pip install 'anniversary-bot[mastodon]'"
     ) from exc
 
-from bot.errors import (
-    ConfigError,
-    ProfileRefused,
-    PublishError,
-    RateLimited,
-    RejectedError,
-    TransientError,
-    UncertainError,
-)
+from bot.errors import ConfigError, PublishError, RejectedError
 from bot.publishers.base import AccountSettings, Found, MediaItem, OutgoingPost, Persona, Profile, deposed_in
 from bot.publishers.mastodon.content import same_text, status_text
+from bot.publishers.mastodon.failures import Seen, answered_4xx, translate
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 _T = TypeVar("_T")
@@ -334,7 +317,7 @@ class MastodonClient:
                 raise deposed from None
             cause = exc.__cause__
             # A server without /api/v2/instance (< 4.0) is fine: v1 gave the version.
-            if isinstance(cause, MastodonError) and not _answered_4xx(cause):
+            if isinstance(cause, MastodonError) and not answered_4xx(cause):
                 raise cause from None
 
     def _read_image(self, path: Path, action: str) -> tuple[bytes, str]:
@@ -375,79 +358,10 @@ class MastodonClient:
     def _where(self, action: str) -> str:
         return f"mastodon {self.account.key}: {action}"
 
-    def _translate(
-        self, exc: Exception, action: str, uncertain_after_send: bool, profile: bool
-    ) -> PublishError:
-        where = self._where(action)
-        if isinstance(exc, MastodonVersionError) and isinstance(exc.__cause__, MastodonError):
-            exc = exc.__cause__
-        status = self._last_status
-
-        def lost(reason: str) -> PublishError:
-            if uncertain_after_send:
-                return UncertainError(
-                    f"{where}: {reason}; the post may exist (a re-send with the same "
-                    "idempotency key within an hour would not duplicate it)"
-                )
-            return TransientError(f"{where}: {reason}")
-
-        if isinstance(exc, MastodonRatelimitError):
-            if status in (None, 429):
-                return self._rate_limited(where)
-            return lost(f"unreadable rate-limit headers in the answer (HTTP {status})")
-        if isinstance(exc, (MastodonNetworkError, requests.RequestException)):
-            cause = exc if isinstance(exc, requests.RequestException) else exc.__context__
-            if isinstance(cause, ValueError):  # requests' InvalidURL, MissingSchema, ...
-                return RejectedError(f"{where}: the base URL is not usable")
-            if _failed_before_sending(cause):
-                return TransientError(f"{where}: could not connect to {self._host()}")
-            if isinstance(cause, requests.Timeout):
-                return lost(f"no answer within {self.timeout:g} s")
-            return lost("the connection broke before the answer arrived")
-        if isinstance(exc, MastodonAPIError):
-            code = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else status
-            if code is None or 200 <= code < 300:
-                return lost("the answer could not be read")
-            detail = self._server_message(exc)
-            if code == 429:
-                return self._rate_limited(where)
-            if code >= 500 or code == 408:
-                return TransientError(f"{where}: server error HTTP {code}{detail}")
-            if code == 403 and profile:
-                return ProfileRefused(f"{where}: profile change refused (HTTP 403){detail}")
-            return RejectedError(f"{where}: refused with HTTP {code}{detail}")
-        if isinstance(exc, (MastodonIOError, MastodonIllegalArgumentError)):
-            return RejectedError(f"{where}: invalid request ({type(exc).__name__})")
-        return lost(f"unexpected {type(exc).__name__}")
-
-    def _rate_limited(self, where: str) -> RateLimited:
-        wait = self._retry_after()
-        hint = f", retry in {wait:.0f} s" if wait is not None else ""
-        return RateLimited(f"{where}: rate limited by the instance{hint}", retry_after=wait)
-
-    def _retry_after(self) -> float | None:
-        """Seconds until the server's rate-limit window resets, if it said so."""
-        retry_after = self._last_headers.get("Retry-After", "")
-        if retry_after.strip().isdigit():
-            return float(retry_after)
-        # Mastodon.py parsed X-RateLimit-Reset (ISO 8601 or epoch) and
-        # corrected it by the server's Date header.
-        reset = self._api.ratelimit_reset
-        if reset is None:
-            return None
-        return max(0.0, reset - time.time())
-
-    def _server_message(self, exc: MastodonAPIError) -> str:
-        text = exc.args[3] if len(exc.args) > 3 and isinstance(exc.args[3], str) else ""
-        text = " ".join(text.split())[:300]
-        if self._token:
-            text = text.replace(self._token, "***")
-        return f": {text}" if text else ""
-
-    def _host(self) -> str:
-        parts = urlsplit(self.base_url if "://" in self.base_url else "https://" + self.base_url)
-        host = parts.hostname or "the instance"
-        return f"{host}:{parts.port}" if parts.port else host
+    def _translate(self, exc: Exception, action: str, uncertain_after_send: bool, profile: bool) -> PublishError:
+        seen = Seen(self._where(action), self._last_status, self._last_headers, self._api.ratelimit_reset,
+                    self.timeout, self.base_url, self._token)
+        return translate(exc, seen, uncertain_after_send=uncertain_after_send, profile=profile)
 
 
 def _profile_of(account: Mapping[str, Any]) -> Profile:
@@ -471,21 +385,6 @@ def _moment(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _failed_before_sending(cause: BaseException | None) -> bool:
-    """True when the request never reached the server (refused, DNS, connect timeout)."""
-    if isinstance(cause, (requests.ConnectTimeout, requests.exceptions.SSLError)):
-        return True
-    if isinstance(cause, requests.ConnectionError) and cause.args:
-        reason = getattr(cause.args[0], "reason", cause.args[0])  # urllib3 MaxRetryError
-        return isinstance(reason, ConnectTimeoutError)  # includes NewConnectionError
-    return False
-
-
-def _answered_4xx(exc: MastodonError) -> bool:
-    code = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
-    return code is not None and 400 <= code < 500 and code not in (408, 429)
 
 
 def _visibility(account: AccountSettings) -> str:
