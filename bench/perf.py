@@ -283,7 +283,7 @@ def service(rows: dict[str, Row], folder: Path, work: Path, ledger: Path, info: 
         log.unlink(missing_ok=True)
         with open(log, "wb") as handle:
             started = time.perf_counter()
-            proc = subprocess.Popen(bot("run", "--dry-run", "--posts", str(folder), "--ledger", str(ledger),
+            proc = subprocess.Popen(bot("run", "--dry-run", "--verbose", "--posts", str(folder), "--ledger", str(ledger),
                                         "--years-later", str(info.years_later)),
                                     env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=handle)
         ps = psutil.Process(proc.pid)

@@ -244,8 +244,9 @@ def parse_start(value: str | None, now: datetime, *, resuming: bool = False) -> 
 @click.option("--start-at", metavar="WHEN", help="Rehearsal: the first entry falls at this instant (now, +10s, +5m or ISO).")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), metavar="N", help="Rehearsal: divide every gap between entries by N.")
 @window_options
+@click.option("--verbose", "-v", is_flag=True, help="With --dry-run: every action line on stderr too (a dry run shows only problems there).")
 @click.pass_context
-def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start, end, accounts):
+def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start, end, accounts, verbose):
     """Post every entry at its anniversary until stopped (SIGTERM or SIGINT)."""
     import logging
 
@@ -253,8 +254,8 @@ def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start
     from bot.run.service import RunMode, Service, run as run_service
 
     settings = settings_for(ctx, posts, folder, years_later=years_later, ledger=ledger, start=start, end=end, accounts=accounts)
-    # a dry run shows its posts on stdout, once
-    setup(settings.env, level=logging.WARNING if dry_run else logging.INFO, fmt=settings.log_format,
+    # a dry run shows its posts on stdout, once; its action lines only when asked
+    setup(settings.env, level=logging.WARNING if dry_run and not verbose else logging.INFO, fmt=settings.log_format,
           secrets=url_secrets(settings.ledger_url))
     resuming = settings.ledger_given and (settings.postgres or settings.ledger.exists())
     mode = RunMode(dry_run=dry_run, start_at=parse_start(start_at, datetime.now(UTC), resuming=resuming), speed=speed)

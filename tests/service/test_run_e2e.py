@@ -132,6 +132,10 @@ def test_dry_run_prints_the_sequence_and_leaves_the_default_ledger_alone(tmp_pat
     assert "*** beta is now Stormed Times (stormed) ***" in printed
     assert " posted " not in bot.stderr()  # each post shown once: the routine log lines are not repeated on stderr
     assert not (tmp_path / "state" / "ledger.sqlite3").exists()
+    verbose = BotProcess(["run", "--dry-run", "--verbose", "--start-at", "+1s", "--speed", "600"], clean_env(), tmp_path, "dry-v")
+    assert verbose.reap(timeout=30) == 0
+    actions = [line.split()[1] for line in verbose.stderr().splitlines() if len(line.split()) > 1]
+    assert actions.count("posted") == 6 and "armed" in actions  # asked for: the action lines too
 
 
 def test_a_rehearsal_ends_by_itself_with_a_summary_and_leaves_no_temporary_ledger(tmp_path):
