@@ -123,7 +123,7 @@ def test_second_run_on_the_same_ledger_refuses_to_start(tmp_path, x_server):
 
 def test_dry_run_prints_the_sequence_and_leaves_the_default_ledger_alone(tmp_path):
     alternating(tmp_path / "posts", 6, gap_minutes=1, storm_at=3)
-    bot = BotProcess(["run", "--dry-run", "--start-at", "+2s", "--speed", "600"], clean_env(), tmp_path, "dry")
+    bot = BotProcess(["run", "--dry-run", "--start-at", "+3s", "--speed", "240"], clean_env(), tmp_path, "dry")
     assert bot.reap(timeout=30) == 0  # it ends on its own once every post is out
     printed = bot.stdout()
     heads = [line for line in printed.splitlines() if " as " in line and "  [e" in line]
@@ -132,7 +132,7 @@ def test_dry_run_prints_the_sequence_and_leaves_the_default_ledger_alone(tmp_pat
     assert "*** beta is now Stormed Times (stormed) ***" in printed
     assert " posted " not in bot.stderr()  # each post shown once: the routine log lines are not repeated on stderr
     assert not (tmp_path / "state" / "ledger.sqlite3").exists()
-    verbose = BotProcess(["run", "--dry-run", "--verbose", "--start-at", "+1s", "--speed", "600"], clean_env(), tmp_path, "dry-v")
+    verbose = BotProcess(["run", "--dry-run", "--verbose", "--start-at", "+3s", "--speed", "240"], clean_env(), tmp_path, "dry-v")
     assert verbose.reap(timeout=30) == 0
     actions = [line.split()[1] for line in verbose.stderr().splitlines() if len(line.split()) > 1]
     assert actions.count("posted") == 6 and "armed" in actions  # asked for: the action lines too
@@ -142,7 +142,7 @@ def test_a_rehearsal_ends_by_itself_with_a_summary_and_leaves_no_temporary_ledge
     alternating(tmp_path / "posts", 5, gap_minutes=1, storm_at=2)
     env = clean_env({"TMPDIR": str(tmp_path / "tmp")})
     (tmp_path / "tmp").mkdir()
-    bot = BotProcess(["run", "--dry-run", "--start-at", "+1s", "--speed", "600"], env, tmp_path, "dry")
+    bot = BotProcess(["run", "--dry-run", "--start-at", "+3s", "--speed", "240"], env, tmp_path, "dry")
     code = bot.reap(timeout=30)  # no signal: it ends on its own
     assert code == 0, bot.stderr()
     summary = bot.stdout().splitlines()[-4:]
