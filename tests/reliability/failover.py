@@ -13,8 +13,9 @@ Instants (seeded), one per action:
 
 Each bot reaches the fake through a port of its own, so every request says which
 process sent it. A woken process must start no call: a POST it sends after SIGCONT is
-a problem unless it is the post it had claimed before it was stopped (bytes that left
-after the pause; the successor reconciles that one).
+a problem unless it is the post it had claimed before it was stopped, or a media request
+within a second of the wake (in both, a request whose guard passed before the SIGSTOP and
+whose bytes left after the SIGCONT; the post is guarded again, the successor reconciles).
 
 Figures: takeover time (the signal to the successor's `active` line, which comes after
 its recovery), duplicates (entries created more than once at the fake), entries lost
@@ -459,6 +460,9 @@ def _rows(url: str) -> dict[str, tuple]:
             "SELECT entry_id, state, reason, remote_id FROM deliveries WHERE network = 'x'")}
 
 
+IN_FLIGHT_AFTER_WAKE = 1.0  # s after SIGCONT: a request then may be one whose guard passed before the stop
+
+
 def _analyse(spec, due, fake, url, config, takeovers, woken, restart_began) -> FailoverReport:
     """`due`: the entries due by the end of the plan, each of which must be settled; the
     ones after it are checked only against the fake (no duplicate, no contradiction)."""
@@ -487,6 +491,10 @@ def _analyse(spec, due, fake, url, config, takeovers, woken, restart_began) -> F
             item = by_text.get((rec.json or {}).get("text")) if rec.path == "/2/tweets" else None
             if item is not None and item.id in claimed:
                 woken_in_flight += 1  # claimed before the pause: its bytes left after it
+            elif item is None and rec.time < woke + IN_FLIGHT_AFTER_WAKE:
+                # a media request of a call under way at the pause: its guard passed before the
+                # SIGSTOP, its bytes left after the SIGCONT; the post it serves is guarded again
+                woken_in_flight += 1
             else:
                 woken_posts += 1
                 what = item.id if item else rec.path
