@@ -20,7 +20,6 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.fakes.x_server import FakeXServer, unused_port
@@ -28,7 +27,7 @@ from tests.reliability import feeds
 from tests.reliability.common import Figures, HookedX
 from tests.support.env import x_env as base_env, token
 from tests.support.ledger import ledger_rows, ledger_switches
-from tests.support.proc import BotProcess as Bot, actions, iso_at, tracebacks
+from tests.support.proc import BotProcess as Bot, actions, tracebacks
 
 RETRIES = 3
 TIMEOUT = 1.0
@@ -119,8 +118,8 @@ def _launch(workdir: Path, name: str, spec: feeds.Spec, base_url: str, ledger: P
     feed = feeds.write(spec, workdir / f"{name}-feed")
     env = base_env(base_url, spec.accounts, BOT_RETRIES=RETRIES, BOT_BACKOFF="0.05", X_TIMEOUT=f"{TIMEOUT:g}",
                    BOT_DAILY_LIMIT="100000", **env_extra)
-    start_at = datetime.now(UTC) + timedelta(seconds=lead)
-    args = ["run", "--posts", str(feed), "--start-at", iso_at(start_at), "--speed", "60", "--ledger", str(ledger)]
+    # an offset, not an instant computed here: a start slower than `lead` on a busy machine is not refused as past
+    args = ["run", "--posts", str(feed), "--start-at", f"+{lead:g}s", "--speed", "60", "--ledger", str(ledger)]
     return Bot(args, env, workdir, name=name), env
 
 
