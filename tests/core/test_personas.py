@@ -29,6 +29,17 @@ def switches(ledger):
         return conn.execute("SELECT network, persona, state, permanent, reason FROM switches ORDER BY id").fetchall()
 
 
+def played_then_killed(tmp_path, clock, x, bluesky):
+    """The storm feed played to 10:10 on x and bluesky, then the process killed: (feed, ledger)."""
+    feed = storm_feed(tmp_path / "feed")
+    ledger = tmp_path / "ledger.sqlite3"
+    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
+    engine.start()
+    drive(engine, clock, at("10:10"))
+    kill(engine)
+    return feed, ledger
+
+
 def posted_as(net):
     return [(c.post.persona.name, c.post.entry_id) for c in net.calls if c.kind == "post"]
 
@@ -88,12 +99,7 @@ def test_a_refused_switch_is_final_loud_once_and_posting_goes_on(tmp_path, clock
 
 
 def test_profile_drift_is_repaired_at_start_and_an_unchanged_avatar_is_not_uploaded_again(tmp_path, clock, x, bluesky):
-    feed = storm_feed(tmp_path / "feed")
-    ledger = tmp_path / "ledger.sqlite3"
-    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
-    engine.start()
-    drive(engine, clock, at("10:10"))
-    kill(engine)
+    feed, ledger = played_then_killed(tmp_path, clock, x, bluesky)
     switched = len([c for c in bluesky.calls if c.kind == "switch"])
     engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
     engine.start()
@@ -115,12 +121,7 @@ def test_profile_drift_is_repaired_at_start_and_an_unchanged_avatar_is_not_uploa
 
 
 def test_a_changed_avatar_file_is_uploaded_at_the_next_start(tmp_path, clock, x, bluesky):
-    feed = storm_feed(tmp_path / "feed")
-    ledger = tmp_path / "ledger.sqlite3"
-    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
-    engine.start()
-    drive(engine, clock, at("10:10"))
-    kill(engine)
+    feed, ledger = played_then_killed(tmp_path, clock, x, bluesky)
     (feed / "media" / "revolutionary.png").write_bytes(PNG + b"a new masthead")
     before = len([c for c in x.calls if c.kind == "switch"])
     engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
@@ -226,12 +227,7 @@ def test_a_storm_due_before_the_start_up_check_is_not_undone_by_it(tmp_path, clo
 
 
 def test_drift_behind_a_profile_read_that_fails_at_start_is_repaired_once_it_reads(tmp_path, clock, x, bluesky):
-    feed = storm_feed(tmp_path / "feed")
-    ledger = tmp_path / "ledger.sqlite3"
-    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
-    engine.start()
-    drive(engine, clock, at("10:10"))
-    kill(engine)
+    feed, ledger = played_then_killed(tmp_path, clock, x, bluesky)
     good = bluesky.profiles["telegraph"]
     bluesky.profiles["telegraph"] = Profile("Someone Else", good.bio, good.avatar)
     bluesky.down("profile", lambda: TransientError("connection refused"), until=clock() + timedelta(seconds=20))
@@ -244,12 +240,7 @@ def test_drift_behind_a_profile_read_that_fails_at_start_is_repaired_once_it_rea
 
 
 def test_a_profile_refused_for_good_is_not_asked_again(tmp_path, clock, x, bluesky):
-    feed = storm_feed(tmp_path / "feed")
-    ledger = tmp_path / "ledger.sqlite3"
-    engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
-    engine.start()
-    drive(engine, clock, at("10:10"))
-    kill(engine)
+    feed, ledger = played_then_killed(tmp_path, clock, x, bluesky)
     before = len([c for c in bluesky.calls if c.kind == "profile"])
     bluesky.fail("profile", ProfileRefused("403: not at this access level"))
     engine = make_engine(feed, ledger, clock, {"x": x, "bluesky": bluesky})
