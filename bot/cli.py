@@ -262,7 +262,7 @@ def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start
     from bot.ops import Ops
 
     service = Service(settings, mode)
-    ctx.exit(run_service(service, Ops(service)))
+    ctx.exit(run_service(service, Ops(service), program=_AS_PROGRAM))
 
 
 @cli.command()
@@ -379,7 +379,12 @@ def _register_import() -> None:
 _register_import()
 
 
+_AS_PROGRAM = False  # main() runs: this process ends with the command (not click's CliRunner)
+
+
 def main() -> None:
+    global _AS_PROGRAM
+    _AS_PROGRAM = True
     try:
         cli(prog_name="bot")
     except KeyboardInterrupt:

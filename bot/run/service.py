@@ -422,9 +422,14 @@ class Around:
     def close(self) -> None: ...
 
 
-def run(service: Service, ops: Around | None = None) -> int:
+def run(service: Service, ops: Around | None = None, *, program: bool = False) -> int:
     """Start, wait for SIGTERM or SIGINT, stop. Returns the exit code. `ops` is told when
-    the service is starting, ready and stopping, and closed at the end."""
+    the service is starting, ready and stopping, and closed at the end.
+
+    `program`: the process ends with this run. Then a SIGTERM or SIGINT after the stop
+    began (a supervisor stopping a rehearsal that just ended by itself) is ignored until
+    exit, rather than met by the default action (exit -15) while the interpreter winds
+    down. Otherwise (in process, under test) the previous handlers come back."""
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -453,4 +458,4 @@ def run(service: Service, ops: Around | None = None) -> int:
     finally:
         ops.close()
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if program else handler)

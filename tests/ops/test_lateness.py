@@ -13,7 +13,9 @@ from tests.ops.lateness import measure
 def test_a_hanging_target_does_not_hold_posts_up(tmp_path):
     figures = measure("hanging", tmp_path, entries=20, gap=0.1)
     assert figures.posts == 10 and figures.failed == 10
-    assert figures.max < 1000, figures.row()
+    # a post held by the target would be at least Apprise's 4 s read timeout late; the bound
+    # stays below that with room for a busy machine (the figures are the slow test's table)
+    assert figures.max < 3000, figures.row()
 
 
 @pytest.mark.slow

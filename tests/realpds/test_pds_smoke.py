@@ -19,11 +19,20 @@ import zlib
 import httpx
 import psutil
 import pytest
-from atproto_client import Client, models
-from atproto_client.exceptions import NetworkError
-from atproto_client.request import Request
+from typing import TYPE_CHECKING
 
 from .harness import Account, DelayProxy, RealPDS, XrpcError
+
+if TYPE_CHECKING:
+    from atproto_client import Client, models
+
+
+def _network_error() -> type[Exception]:
+    # atproto's client is imported where it is used: importing it costs a second of CPU, which
+    # every xdist worker would pay at collection, though only one runs these tests
+    from atproto_client.exceptions import NetworkError
+
+    return NetworkError
 
 pytestmark = pytest.mark.realpds
 
@@ -33,6 +42,9 @@ TEXT = "Anniversary: cafe\u0301 \U0001F468\u200D\U0001F469\u200D\U0001F467 \u677
 
 
 def client_for(url: str, account: Account, *, timeout: float = 10.0) -> Client:
+    from atproto_client import Client
+    from atproto_client.request import Request
+
     client = Client(base_url=url, request=Request(timeout=timeout))
     client.login(account.handle, account.app_password, fetch_bsky_profile=False)
     return client
@@ -113,6 +125,8 @@ def test_blob_round_trip(real_pds: RealPDS, account: Account, pds_proxy: DelayPr
     client = client_for(url, account)
     blob = client.upload_blob(picture).blob
     assert blob.mime_type == "image/png" and blob.size == len(picture)
+    from atproto_client import models
+
     embed = models.AppBskyEmbedImages.Main(images=[models.AppBskyEmbedImages.Image(alt="a picture", image=blob)])
     created = post(client, "with a picture", embed=embed)
 
@@ -133,7 +147,7 @@ def test_restart_and_kill_keep_accounts_records_and_sessions(real_pds: RealPDS, 
 
     real_pds.stop_pds()
     assert not real_pds.pds_running()
-    with pytest.raises(NetworkError):
+    with pytest.raises(_network_error()):
         client.com.atproto.server.get_session()
     real_pds.start_pds()
     assert real_pds.pids["pds"] != old_pid
@@ -226,7 +240,7 @@ def test_release_without_forwarding_drops_the_request(real_pds: RealPDS, account
     pds_proxy.release(forward=False)
     thread.join(10)
     assert not thread.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], (NetworkError, httpx.HTTPError)), errors
+    assert len(errors) == 1 and isinstance(errors[0], (_network_error(), httpx.HTTPError)), errors
     assert real_pds.list_records(account.did, POST) == []
 
 
@@ -253,7 +267,7 @@ def test_refuse_fails_fast_then_recovers(real_pds: RealPDS, account: Account, pd
     client = client_for(pds_proxy.url, account)  # an open keep-alive connection through the proxy
     pds_proxy.refuse()
     t0 = time.monotonic()
-    with pytest.raises(NetworkError) as err:
+    with pytest.raises(_network_error()) as err:
         post(client, "during the outage")
     assert time.monotonic() - t0 < 2.0
     assert isinstance(err.value.__cause__, httpx.ConnectError)
@@ -270,7 +284,7 @@ def test_drop_resets_connections(real_pds: RealPDS, account: Account, pds_proxy:
     client = client_for(pds_proxy.url, account)
     pds_proxy.drop()
     t0 = time.monotonic()
-    with pytest.raises((NetworkError, httpx.HTTPError)):
+    with pytest.raises((_network_error(), httpx.HTTPError)):
         post(client, "dropped")
     assert time.monotonic() - t0 < 2.0
     assert pds_proxy.accepted >= 2  # the login's connection, and the dropped one(s)

@@ -58,6 +58,7 @@ class CrossKill:
     open_posts: int  # post requests held by any fake at the kill
     claimed: list[Key]  # deliveries this kill left claimed in the ledger (in flight)
     claimed_switches: int  # persona switches this kill left claimed
+    held: list[Key]  # every delivery claimed or uncertain at the kill: with any an earlier kill left, sent again
 
 
 @dataclass
@@ -217,9 +218,12 @@ def run_crosscrash(workdir: Path, config: CrossConfig = CrossConfig()) -> CrossC
             if bot.reap() != -9:
                 raise AssertionError(f"run {len(bots)} ended on its own ({bot.code}):\n" + "\n".join(bot.lines()[-20:]))
             # a row still claimed from an earlier kill (this run died before recovering it) is not counted again
-            claimed, switches = set(ledger_keys(ledger, "claimed")), claimed_switches(ledger)
+            rows = ledger_keys(ledger)
+            claimed = {key for key, (state, _, _) in rows.items() if state == "claimed"}
+            switches = claimed_switches(ledger)
+            unsettled = {key for key, (state, _, _) in rows.items() if state in ("claimed", "uncertain")}
             kills.append(CrossKill(killer.mode, mode, network if killer.mode != "timer" else None, killer.open_posts,
-                                   sorted(claimed - earlier), len(switches - earlier_switches)))
+                                   sorted(claimed - earlier), len(switches - earlier_switches), sorted(unsettled)))
             earlier, earlier_switches = claimed, switches
 
         final = Bot(args, env, workdir, name=f"run{len(bots):03d}")

@@ -112,7 +112,7 @@ class FailoverConfig:
 
 
 # the default run's subset: two processes, 3 kills and 1 pause, no server restart
-FAST = FailoverConfig(kills=3, stops=1, restart_db=False, bots=2, longest=1.5, settle=3.0, seed=7)
+FAST = FailoverConfig(kills=3, stops=1, restart_db=False, bots=2, longest=1.0, settle=2.0, seed=7)
 
 
 @dataclass
