@@ -21,11 +21,19 @@ import compileall
 import sys
 
 import pytest
+from hypothesis import settings
 
 from tests.support.env import clean_env
 from tests.support.feeds import BASE_FEED, REPO, make_feed as _make_feed
 from tests.support.postgres import pg_cluster, pg_url  # noqa: F401 (fixtures: a throwaway PostgreSQL)
 from tests.support.proc import invoke_bot as _invoke_bot, run_bot as _run_bot
+
+
+# ---- hypothesis: no per-example deadline. Its 200 ms default is a timing assertion that a
+# busy machine fails at random (a Julian-calendar example took 500 ms under load); tests that
+# bound a time say so themselves.
+settings.register_profile("bot", deadline=None)
+settings.load_profile("bot")
 
 
 # ---- bytecode: compiled once, not in every worker and every child process

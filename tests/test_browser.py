@@ -211,6 +211,7 @@ def served(tmp_path):
     feed = tmp_path / "posts"
     shutil.copytree(REPO / "posts", feed)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env["PYTHONFAULTHANDLER"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "--posts", str(feed), "preview", "--serve", "--port", "0", "--years-later", "110"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -223,7 +224,7 @@ def served(tmp_path):
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                proc.send_signal(signal.SIGABRT)
                 proc.wait()
     assert proc.returncode == 0, proc.stderr.read().decode()
 
