@@ -251,7 +251,8 @@ def run(ctx, folder, posts, dry_run, years_later, ledger, start_at, speed, start
     import logging
 
     from bot.run.logs import setup, url_secrets
-    from bot.run.service import RunMode, Service, run as run_service
+    from bot.run.process import run as run_service
+    from bot.run.service import RunMode, Service
 
     settings = settings_for(ctx, posts, folder, years_later=years_later, ledger=ledger, start=start, end=end, accounts=accounts)
     # a dry run shows its posts on stdout, once; its action lines only when asked

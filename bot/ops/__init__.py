@@ -24,7 +24,7 @@ from datetime import datetime
 from bot.ops.health import Health
 from bot.ops.systemd import Notify
 from bot.run.logs import LOGGER, Redact, secrets_in, url_secrets
-from bot.run.service import Around
+from bot.run.process import Around
 
 
 class Ops(Around):

@@ -5,8 +5,8 @@ due" job (re-armed after each firing with a fresh id) and a watchdog job that
 covers clock jumps and stalls; each firing calls `engine.tick`. Each lane
 steps in a thread of its own and sleeps until its next instant or until
 another lane settles something it may wait for. A watcher thread reloads the
-feed on file events. SIGTERM or SIGINT stops it: in-flight calls get a few
-seconds, then are recorded uncertain.
+feed on file events. `stop()` (on SIGTERM or SIGINT: `bot.run.process`) gives in-flight calls a few
+seconds, then records them uncertain.
 
 With a PostgreSQL ledger the process starts on standby: it loads and watches the
 feed, and a leadership thread (`bot.run.leader`) takes the lease when it ends.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -48,7 +47,7 @@ WATCHDOG_SECONDS = 30
 STOP_DEADLINE = 8.0  # seconds to let in-flight calls finish on SIGTERM
 RETRY_TICK = 5  # seconds before a tick that failed (ledger unavailable) is tried again
 
-__all__ = ["RunMode", "Service", "run"]
+__all__ = ["RunMode", "Service"]
 
 
 def utc_now() -> datetime:
@@ -409,53 +408,3 @@ class Service:
 def _feed_files(change, path: str) -> bool:
     name = os.path.basename(path)
     return name.endswith((".yaml", ".yml")) and not name.startswith(".") and "/." not in path
-
-
-class Around:
-    """What runs around the service's life (`bot.ops.Ops` is the one the CLI gives:
-    notifications, /healthz and /metrics, systemd's READY, WATCHDOG and STOPPING). This
-    one does nothing."""
-
-    def starting(self) -> None: ...
-    def ready(self) -> None: ...
-    def stopping(self) -> None: ...
-    def close(self) -> None: ...
-
-
-def run(service: Service, ops: Around | None = None, *, program: bool = False) -> int:
-    """Start, wait for SIGTERM or SIGINT, stop. Returns the exit code. `ops` is told when
-    the service is starting, ready and stopping, and closed at the end.
-
-    `program`: the process ends with this run. Then a SIGTERM or SIGINT after the stop
-    began (a supervisor stopping a rehearsal that just ended by itself) is ignored until
-    exit, rather than met by the default action (exit -15) while the interpreter winds
-    down. Otherwise (in process, under test) the previous handlers come back."""
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    ops = ops or Around()
-    try:
-        try:
-            ops.starting()
-            service.start()
-        except BotError as exc:
-            for line in str(exc).splitlines():  # one line per problem (e.g. each account lacking credentials)
-                event(logging.ERROR, "not-started", reason=line)
-            return 1
-        ops.ready()
-        while not stop.wait(0.5 if service.ends else 3600):
-            if service.ends and service.finished():
-                break
-        finished = service.ends and service.finished()
-        ops.stopping()
-        service.stop()
-        if finished:
-            service.report_end()
-        return 0
-    finally:
-        ops.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, signal.SIG_IGN if program else handler)

@@ -1,4 +1,4 @@
-"""`bot.run.service.run`: what it leaves as SIGTERM and SIGINT handlers when it returns.
+"""`bot.run.process.run`: what it leaves as SIGTERM and SIGINT handlers when it returns.
 
 As the program (`bot run`), a signal that arrives after the stop began finds the stop
 under way: ignored until exit, never the default action (exit -15) while the interpreter
@@ -13,7 +13,7 @@ import signal
 
 import pytest
 
-from bot.run.service import Around, run
+from bot.run.process import Around, run
 
 
 class _Finished:

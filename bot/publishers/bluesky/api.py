@@ -60,18 +60,20 @@ from bot.publishers.base import (
     env_name,
 )
 from bot.publishers.bluesky.failures import (
+    ClientSignal,
+    KeyTaken,
+    SwapFailed,
     error_name,
     is_auth_failure,
     map_error,
     maybe_taken,
 )
-from bot.publishers.bluesky.records import delivery_rkey, link_facets, split_remote_id
+from bot.publishers.bluesky.records import POST, delivery_rkey, link_facets, profile_of, same_post, split_remote_id
 from bot.publishers.bluesky.session import SessionFile
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICE = "https://bsky.social"
-POST = "app.bsky.feed.post"
 PROFILE = "app.bsky.actor.profile"
 T = TypeVar("T")
 
@@ -146,18 +148,18 @@ class BlueskyClient:
                 return c.com.atproto.repo.create_record(data)
             except at_errors.RequestErrorBase as exc:
                 if maybe_taken(exc):
-                    raise _KeyTaken(exc) from None
+                    raise KeyTaken(exc) from None
                 raise
 
         try:
             out = self._call("post", True, create)
             return f"{out.uri}|{out.cid}"
-        except _KeyTaken as taken:
+        except KeyTaken as taken:
             answer = taken.exc
         found = self._lookup(self._did(), POST, rkey)
         if found is None:
             raise self._map_error(answer, "post", True)
-        if not _same_post(found, post):
+        if not same_post(found, post):
             raise RejectedError(
                 f"bluesky post for account {self.account.key}: its record key {rkey} holds another post"
             )
@@ -179,7 +181,7 @@ class BlueskyClient:
                 return Found.unknown(str(exc), final=True)
         if found is None:
             return Found.absent(f"no record {rkey}")
-        if not _same_post(found, post):
+        if not same_post(found, post):
             return Found.unknown(f"record {rkey} holds another post", final=True)
         return Found.posted(f"{found['uri']}|{found['cid']}", f"record {rkey}")
 
@@ -221,7 +223,7 @@ class BlueskyClient:
         with self._lock:
             self._ensure_client()
             value = self._get_record(self._did(), PROFILE, "self")[1]
-        return _profile_of(value or {})
+        return profile_of(value or {})
 
     def switch_persona(self, persona: Persona) -> Profile:
         """Rewrite the profile record: display name, description, avatar, banner.
@@ -248,8 +250,8 @@ class BlueskyClient:
                     record.pop("description", None)
                 try:
                     self._write_profile(record, cid)
-                    return _profile_of(record)
-                except _SwapFailed:
+                    return profile_of(record)
+                except SwapFailed:
                     if attempt == 2:
                         raise TransientError(
                             f"bluesky profile of account {self.account.key} changed during the switch"
@@ -269,16 +271,16 @@ class BlueskyClient:
                 return c.com.atproto.repo.put_record(data)
             except at_errors.RequestErrorBase as exc:
                 if error_name(exc) in {"InvalidSwap", "RecordAlreadyExists"}:
-                    raise _SwapFailed from None
+                    raise SwapFailed from None
                 if cid is None and maybe_taken(exc):  # the PDS's answer to a create on a taken key
-                    raise _KeyTaken(exc) from None
+                    raise KeyTaken(exc) from None
                 raise
 
         try:
             self._call("profile update", True, write)
-        except _KeyTaken as taken:
+        except KeyTaken as taken:
             if self._get_record(self._did(), PROFILE, "self")[0] is not None:
-                raise _SwapFailed from None  # created meanwhile: read it and write over it
+                raise SwapFailed from None  # created meanwhile: read it and write over it
             raise self._map_error(taken.exc, "profile update", True) from None
 
     def _get_record(self, repo: str, collection: str, rkey: str) -> tuple[str | None, dict | None]:
@@ -327,7 +329,7 @@ class BlueskyClient:
         client = self._ensure_client()
         try:
             return fn(client)
-        except _Signal:
+        except ClientSignal:
             raise
         except Exception as exc:
             if not is_auth_failure(exc):
@@ -337,7 +339,7 @@ class BlueskyClient:
         client = self._password_login()
         try:
             return fn(client)
-        except _Signal:
+        except ClientSignal:
             raise
         except Exception as exc:
             raise self._map_error(exc, what, writes) from None
@@ -401,43 +403,6 @@ class BlueskyClient:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
-
-
-class _Signal(Exception):
-    """An answer the caller of `_call` looks into itself (not mapped to a PublishError)."""
-
-
-class _SwapFailed(_Signal):
-    """The profile record changed between read and write."""
-
-
-class _KeyTaken(_Signal):
-    """A create was refused in the way a taken record key is (`exc`: the answer)."""
-
-    def __init__(self, exc: BaseException) -> None:
-        super().__init__()
-        self.exc = exc
-
-
-def _same_post(found: dict, post: OutgoingPost) -> bool:
-    value = found.get("value")
-    return isinstance(value, dict) and value.get("$type", POST) == POST and value.get("text") == post.text
-
-
-def _blob_cid(blob: Any) -> str | None:
-    """The CID of a blob reference ({"ref": {"$link": cid}}, or a legacy {"cid": cid})."""
-    if not isinstance(blob, dict):
-        return None
-    ref = blob.get("ref")
-    if isinstance(ref, dict) and isinstance(ref.get("$link"), str):
-        return ref["$link"]
-    return blob["cid"] if isinstance(blob.get("cid"), str) else None
-
-
-def _profile_of(record: dict) -> Profile:
-    name, bio = record.get("displayName"), record.get("description")
-    return Profile(name if isinstance(name, str) else "", bio if isinstance(bio, str) else "",
-                   _blob_cid(record.get("avatar")))
 
 
 __all__ = ["BlueskyClient"]

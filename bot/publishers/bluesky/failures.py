@@ -87,3 +87,21 @@ def retry_after(exc: at_errors.RateLimitExceededError) -> float | None:
     if reset is not None:
         return max(0.0, reset.timestamp() - time.time())
     return exc.retry_after
+
+
+# -- answers the client looks into itself ---------------------------------------
+
+class ClientSignal(Exception):
+    """An answer the caller of `_call` looks into itself (not mapped to a PublishError)."""
+
+
+class SwapFailed(ClientSignal):
+    """The profile record changed between read and write."""
+
+
+class KeyTaken(ClientSignal):
+    """A create was refused in the way a taken record key is (`exc`: the answer)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__()
+        self.exc = exc

@@ -1,5 +1,6 @@
-"""What the `bluesky` publisher writes, as pure functions: record keys, link facets,
-remote ids. No network and no atproto import, so these are cheap to test and to reuse.
+"""What the `bluesky` publisher writes and reads back, as pure functions: record keys,
+link facets, remote ids, a post or a profile read back. No network and no atproto
+import, so these are cheap to test and to reuse.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bot.errors import RejectedError
+from bot.publishers.base import OutgoingPost, Profile
 
+POST = "app.bsky.feed.post"
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 
 # -- record keys -------------------------------------------------------------
@@ -131,3 +134,28 @@ def split_remote_id(remote_id: str) -> tuple[str, str | None]:
     if not uri.startswith("at://"):
         raise RejectedError(f"not a Bluesky remote id: {remote_id!r}")
     return uri, cid or None
+
+
+# -- records read back -------------------------------------------------------
+
+def same_post(found: dict, post: OutgoingPost) -> bool:
+    """A record read back (getRecord's answer) is this post: a post record with its text."""
+    value = found.get("value")
+    return isinstance(value, dict) and value.get("$type", POST) == POST and value.get("text") == post.text
+
+
+def blob_cid(blob: Any) -> str | None:
+    """The CID of a blob reference ({"ref": {"$link": cid}}, or a legacy {"cid": cid})."""
+    if not isinstance(blob, dict):
+        return None
+    ref = blob.get("ref")
+    if isinstance(ref, dict) and isinstance(ref.get("$link"), str):
+        return ref["$link"]
+    return blob["cid"] if isinstance(blob.get("cid"), str) else None
+
+
+def profile_of(record: dict) -> Profile:
+    """The persona an app.bsky.actor.profile record shows (its avatar by blob CID)."""
+    name, bio = record.get("displayName"), record.get("description")
+    return Profile(name if isinstance(name, str) else "", bio if isinstance(bio, str) else "",
+                   blob_cid(record.get("avatar")))

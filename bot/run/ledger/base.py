@@ -1,7 +1,8 @@
 """What every ledger backend shares: the interface and the SQL where the dialects agree.
 
 `BaseLedger` holds every query of the ledger, written once with `?` placeholders
-(the PostgreSQL backend turns them into `%s`). Times are stored as fixed-width
+(the PostgreSQL backend turns them into `%s`); those of persona switches are its
+part `SwitchRecords` (`bot.run.ledger.switches`). Times are stored as fixed-width
 ISO UTC text in both backends, so rows read back the same and sort by time.
 A backend provides `open`, `close` and the two plumbing context managers:
 
@@ -36,17 +37,16 @@ from bot.run.ledger.rows import (
     iso,
     when,
 )
+from bot.run.ledger.switches import SWITCH_COLUMNS, SwitchRecords, switch_row
 
 DELIVERY_COLUMNS = (
     "entry_id, account, network, state, reason, remote_id,"
     " scheduled, claimed_at, settled_at, text_hash, attempts"
 )
-SWITCH_COLUMNS = ("id, account, network, persona, entry_id, state, reason, at, settled_at,"
-                  " permanent, avatar_digest, avatar_ref")
 CHUNK = 900  # ids per IN query, under the oldest SQLite limit of 999 parameters
 
 
-class BaseLedger(ABC):
+class BaseLedger(SwitchRecords, ABC):
     """A ledger; use as a context manager or call `close()`. Safe to share between threads."""
 
     path: object  # what messages name: the file, or the URL with its password masked
@@ -251,55 +251,6 @@ class BaseLedger(ABC):
                         remote_id=remote_id if remote_id is not None else r.remote_id)
                 for r in found]
 
-    # -- persona switches ----------------------------------------------------
-
-    def claim_switch(self, account: str, network: str, persona: str, entry_id: str | None, *,
-                     now: datetime, avatar_digest: str | None = None) -> int:
-        """Commit a claimed switch before the network call; return its id.
-
-        `entry_id` is the storm's entry, or None for a start-up correction or repair;
-        `avatar_digest` the SHA-256 of the avatar file the switch uploads.
-        """
-        with self._writing(f"claim a switch of {account} on {network} to {persona}") as conn:
-            return conn.execute(
-                "INSERT INTO switches (account, network, persona, entry_id, state, at, avatar_digest)"
-                " VALUES (?, ?, ?, ?, 'claimed', ?, ?) RETURNING id",
-                (account, network, persona, entry_id, iso(now), avatar_digest)).fetchall()[0][0]
-
-    def settle_switch(self, switch_id: int, state: str, *, now: datetime, reason: str | None = None,
-                      permanent: bool = False, avatar_ref: str | None = None) -> None:
-        """Move a claimed switch to posted, failed or uncertain (LedgerError if not claimed).
-
-        `permanent`: a failure the network will repeat (refused), not tried again at
-        the next start; `avatar_ref`: the network's reference to the avatar now worn.
-        """
-        check_state(state, SETTLED_STATES)
-        with self._writing(f"settle persona switch {switch_id}") as conn:
-            cur = conn.execute(
-                "UPDATE switches SET state = ?, reason = ?, settled_at = ?, permanent = ?, avatar_ref = ?"
-                " WHERE id = ? AND state = 'claimed'",
-                (state, reason, iso(now), int(permanent), avatar_ref, switch_id))
-            if cur.rowcount != 1:
-                found = conn.execute("SELECT state FROM switches WHERE id = ?", (switch_id,)).fetchone()
-                if found and found[0] == state:
-                    return  # settled so already: a retry of a commit whose answer was lost
-                raise LedgerError(
-                    f"ledger {self.path}: persona switch {switch_id} is not claimed")
-
-    def switch(self, switch_id: int) -> Row | None:
-        with self._reading(f"read persona switch {switch_id}") as conn:
-            found = conn.execute(
-                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE id = ?", (switch_id,)).fetchone()
-        return switch_row(found) if found else None
-
-    def current_persona(self, account: str, network: str) -> str | None:
-        """The persona of the account's last posted switch on that network, or None."""
-        with self._reading(f"read the persona of {account} on {network}") as conn:
-            found = conn.execute(
-                "SELECT persona FROM switches WHERE account = ? AND network = ?"
-                " AND state = 'posted' ORDER BY id DESC LIMIT 1", (account, network)).fetchone()
-        return found[0] if found else None
-
     # -- used by the service ---------------------------------------------------
 
     def release(self, entry_id: str, account: str, network: str) -> None:
@@ -328,14 +279,6 @@ class BaseLedger(ABC):
         with self._reading("read the posted entries") as conn:
             return dict(conn.execute(
                 "SELECT entry_id, text_hash FROM deliveries WHERE state = 'posted' AND text_hash IS NOT NULL"))
-
-    def last_switch(self, account: str, network: str) -> Row | None:
-        """The account's last persona switch on that network, in any state, or None."""
-        with self._reading(f"read the last switch of {account} on {network}") as conn:
-            found = conn.execute(
-                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE account = ? AND network = ?"
-                " ORDER BY id DESC LIMIT 1", (account, network)).fetchone()
-        return switch_row(found) if found else None
 
     # -- reconciliation ------------------------------------------------------
 
@@ -372,26 +315,6 @@ class BaseLedger(ABC):
         with self._reading("read the networks") as conn:
             return {n for (n,) in conn.execute("SELECT DISTINCT network FROM deliveries")}
 
-    def switch_count(self, state: str) -> int:
-        with self._reading("count persona switches") as conn:
-            return conn.execute("SELECT count(*) FROM switches WHERE state = ?", (state,)).fetchone()[0]
-
-    def last_good_switch(self, account: str, network: str) -> Row | None:
-        """The account's last successful switch on that network, or None."""
-        with self._reading(f"read the persona of {account} on {network}") as conn:
-            found = conn.execute(
-                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE account = ? AND network = ?"
-                " AND state = 'posted' ORDER BY id DESC LIMIT 1", (account, network)).fetchone()
-        return switch_row(found) if found else None
-
-    def worn(self) -> dict[tuple[str, str], str]:
-        """The persona of each (account, network)'s last successful switch."""
-        with self._reading("read the personas worn") as conn:
-            return {(a, n): p for a, n, p in conn.execute(
-                "SELECT account, network, persona FROM switches AS s WHERE state = 'posted'"
-                " AND id = (SELECT max(id) FROM switches WHERE account = s.account"
-                " AND network = s.network AND state = 'posted')")}
-
     def settled_between(self, start: datetime, end: datetime) -> dict[str, int]:
         """Deliveries settled (or recorded missed) in [start, end), by state (for the daily summary)."""
         out = dict.fromkeys(DELIVERY_STATES, 0)
@@ -418,10 +341,3 @@ def delivery_row(r: tuple) -> Row:
     entry_id, account, network, state, reason, remote_id, scheduled, claimed, settled, text_hash, attempts = r
     return Row("delivery", entry_id, account, network, state, reason, remote_id,
                when(scheduled), when(claimed), when(settled), text_hash, attempts)
-
-
-def switch_row(r: tuple) -> Row:
-    switch_id, account, network, persona, entry_id, state, reason, at, settled, permanent, digest, ref = r
-    return Row("switch", entry_id, account, network, state, reason,
-               claimed_at=when(at), settled_at=when(settled), persona=persona, switch_id=switch_id,
-               permanent=bool(permanent), avatar_digest=digest, avatar_ref=ref)
