@@ -211,10 +211,10 @@ def served(tmp_path):
     feed = tmp_path / "posts"
     shutil.copytree(REPO / "posts", feed)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env["PYTHONFAULTHANDLER"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"  # a server that Ctrl-C does not stop shows its threads (below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "--posts", str(feed), "preview", "--serve", "--port", "0", "--years-later", "110"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_from_a_terminal,
     )
     try:
         yield feed, read_url(proc)
@@ -224,9 +224,26 @@ def served(tmp_path):
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
+                masks = signal_masks(proc.pid)
                 proc.send_signal(signal.SIGABRT)
                 proc.wait()
+                pytest.fail(f"Ctrl-C did not stop the server within 10 s ({masks}):\n{proc.stderr.read().decode()}")
     assert proc.returncode == 0, proc.stderr.read().decode()
+
+
+def as_from_a_terminal() -> None:
+    """In the server's process before it starts: SIGINT as a terminal gives it (its default
+    action, not blocked), whatever this test process happens to have inherited or set."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def signal_masks(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "no /proc"
+    return ", ".join(line for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
 
 
 def test_live_reload_shows_an_edit_and_check_messages(tab, served):
