@@ -61,19 +61,12 @@ class SwitchRecords:
 
     def current_persona(self, account: str, network: str) -> str | None:
         """The persona of the account's last posted switch on that network, or None."""
-        with self._reading(f"read the persona of {account} on {network}") as conn:
-            found = conn.execute(
-                "SELECT persona FROM switches WHERE account = ? AND network = ?"
-                " AND state = 'posted' ORDER BY id DESC LIMIT 1", (account, network)).fetchone()
-        return found[0] if found else None
+        good = self.last_good_switch(account, network)
+        return good.persona if good else None
 
     def last_switch(self, account: str, network: str) -> Row | None:
         """The account's last persona switch on that network, in any state, or None."""
-        with self._reading(f"read the last switch of {account} on {network}") as conn:
-            found = conn.execute(
-                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE account = ? AND network = ?"
-                " ORDER BY id DESC LIMIT 1", (account, network)).fetchone()
-        return switch_row(found) if found else None
+        return self._latest_switch(account, network, posted_only=False)
 
     def switch_count(self, state: str) -> int:
         with self._reading("count persona switches") as conn:
@@ -81,10 +74,14 @@ class SwitchRecords:
 
     def last_good_switch(self, account: str, network: str) -> Row | None:
         """The account's last successful switch on that network, or None."""
-        with self._reading(f"read the persona of {account} on {network}") as conn:
+        return self._latest_switch(account, network, posted_only=True)
+
+    def _latest_switch(self, account: str, network: str, *, posted_only: bool) -> Row | None:
+        posted = " AND state = 'posted'" if posted_only else ""
+        with self._reading(f"read the last switch of {account} on {network}") as conn:
             found = conn.execute(
-                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE account = ? AND network = ?"
-                " AND state = 'posted' ORDER BY id DESC LIMIT 1", (account, network)).fetchone()
+                f"SELECT {SWITCH_COLUMNS} FROM switches WHERE account = ? AND network = ?{posted}"
+                " ORDER BY id DESC LIMIT 1", (account, network)).fetchone()
         return switch_row(found) if found else None
 
     def worn(self) -> dict[tuple[str, str], str]:
